@@ -1,0 +1,124 @@
+"""The main job, given a backend: align, verify, record, report.
+
+:func:`run_job` wraps :func:`~beamloop.controller.align_loop.run_alignment` with everything a
+run leaves behind: the HDF5 record (every frame, command/reply, estimate, event, the
+configuration and software versions), one verification frame at the final setting (its true
+aberrations are the residuals "where known", i.e. on the twin), the final GP landscape for
+2-axis runs and the PNG report. The display lives in ``tools/align_cmd.py``.
+
+Units: SI (metres) throughout; residuals in metres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from beamloop.controller.align_loop import AlignmentResult, LoopEvent, run_alignment
+from beamloop.controller.backend import MicroscopeBackend
+from beamloop.controller.cost import fourier_ellipse
+from beamloop.controller.policies import make_policy
+from beamloop.controller.record import RunRecorder, read_run, write_report
+
+
+@dataclass
+class JobConfig:
+    """What the main job does. axes: knob names; policy / policy_options: registry name and
+    options; max_frames: hard frame cap of the loop; out_dir: where the record goes;
+    start_offsets: knob values (m) to set before aligning (the embedded twin's random
+    misalignment; empty for a real column); source: where the microscope is (for the record)."""
+
+    axes: list[str]
+    policy: str = "bo"
+    policy_options: dict[str, Any] = field(default_factory=dict)
+    max_frames: int = 200
+    out_dir: Path = Path("runs")
+    start_offsets: dict[str, float] = field(default_factory=dict)
+    source: str = "embedded twin"
+    seed: int = 0
+
+
+@dataclass
+class JobOutcome:
+    """result: the loop's result; record/report: file paths; residual: true aberrations (m) of
+    the verification frame, if the instrument reports them; final_cost: its Fourier-ellipse
+    cost; verification_frames: frames taken after the loop (0 or 1)."""
+
+    result: AlignmentResult
+    record: Path
+    report: Path | None
+    residual: dict[str, float] | None = None
+    final_cost: float | None = None
+    verification_frames: int = 0
+
+
+def random_start(rng: np.random.Generator, axes: list[str], windows: dict[str, float]) -> dict[str, float]:
+    """Knob values uniformly within +-windows (m) for ``axes``: a misaligned starting point."""
+    return {a: float(rng.uniform(-windows[a], windows[a])) for a in axes}
+
+
+async def run_job(
+    backend: MicroscopeBackend,
+    cfg: JobConfig,
+    on_event: Callable[[LoopEvent], None] | None = None,
+    abort: asyncio.Event | None = None,
+) -> JobOutcome:
+    """Run the main job on a connected ``backend``. Cancellation (Ctrl-C) restores the start,
+    still closes the record, writes the report, and re-raises."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(cfg.out_dir)
+    record_path = out_dir / f"align-{stamp}.h5"
+    report_path = out_dir / f"align-{stamp}.png"
+    knobs = await backend.knobs()
+    if cfg.start_offsets:
+        await backend.set(dict(cfg.start_offsets))
+    policy = make_policy(cfg.policy, seed=cfg.seed, **cfg.policy_options)
+    config = {
+        "axes": cfg.axes, "policy": cfg.policy, "policy_options": cfg.policy_options, "max_frames": cfg.max_frames,
+        "source": cfg.source, "seed": cfg.seed, "start_offsets": cfg.start_offsets,
+        "stop_cost": cfg.policy_options.get("stop_cost"),
+    }
+    if hasattr(policy, "config"):
+        try:
+            config["policy_config"] = asdict(policy.config)
+        except TypeError:
+            pass
+    rec = RunRecorder(record_path, cfg.axes, config, knobs)
+    outcome: JobOutcome | None = None
+    try:
+        result = await run_alignment(backend, policy, cfg.axes, recorder=rec, on_event=on_event, abort=abort,
+                                     max_frames=cfg.max_frames)
+        outcome = JobOutcome(result, record_path, None)
+        if result.status in ("converged", "finished"):
+            frame = await backend.acquire()
+            rec.frame(result.frames + 1, result.final, frame, time.time())
+            truth = frame.meta.get("true_aberrations")
+            outcome.verification_frames = 1
+            outcome.final_cost = fourier_ellipse(frame.image).cost
+            outcome.residual = {a: float(truth[a]) for a in sorted(truth)} if isinstance(truth, dict) else None
+            rec.extra("verification", {"cost": outcome.final_cost, "true_aberrations": outcome.residual or {},
+                                       "note": "one frame after the loop at the final setting; not counted in frames"})
+        land = policy.landscape() if hasattr(policy, "landscape") else None
+        if land is not None:
+            rec.extra("landscape", land)
+    finally:
+        rec.close()
+        try:
+            report = write_report(report_path, read_run(record_path), _landscape_of(policy))
+        except Exception:  # noqa: BLE001 - a failed plot must not hide the run's own outcome
+            report = None
+        if outcome is not None:
+            outcome.report = report
+    return outcome
+
+
+def _landscape_of(policy) -> dict[str, np.ndarray] | None:
+    try:
+        return policy.landscape() if hasattr(policy, "landscape") else None
+    except Exception:  # noqa: BLE001
+        return None

@@ -1,0 +1,232 @@
+"""Network-guided alignment (policy ``nn``): estimate, correct, re-measure, fall back to BO.
+
+One iteration takes a *pair* of Ronchigrams at ``C10 - delta`` and ``C10 + delta`` around the
+current setting ``x`` (two frames; ``delta`` is the offset the network was trained with), asks
+the :class:`~beamloop.controller.inference.Estimator` for the aberrations present at ``x`` (mean
+and 1-sigma, metres) and moves every aligned knob by minus its aberration's estimate
+(knob ``k`` drives ``KnobInfo.aberration``; the calibration is taken as identity, the next
+iteration absorbs its error). It stops when the estimate says the residual at the measured
+setting is within ``tolerance`` (then it still applies that last, small correction, shrunk by
+``r^2 / (r^2 + sigma^2)`` so a noisy estimate moves little), or after ``max_pairs`` pairs.
+
+Fallback: if after ``min_pairs_before_fallback`` pairs the network's own uncertainty exceeds
+``sigma_fallback`` times the tolerance on any aligned axis (the image is unlike its training
+data), or the estimate does not shrink, the remaining frame budget goes to a Bayesian
+optimisation (:class:`~beamloop.controller.policies.BayesOptPolicy`) in a box of
+``+/- bo_window_sigmas`` sigma (at least the tolerance) around the best setting so far.
+
+Decisions come from the images only (never from the twin's true aberrations). Units: metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from beamloop.controller.backend import Frame, KnobInfo
+from beamloop.controller.policies import BayesOptPolicy, BOPolicyConfig, register_policy
+from beamloop.controller.policy import AlignmentPolicy, StepReport
+
+# Default "aligned" tolerances per aberration (m): the nn policy's stop rule.
+DEFAULT_TOLERANCE: dict[str, float] = {
+    "C10": 10e-9,
+    "C12.x": 10e-9,
+    "C12.y": 10e-9,
+    "C21.x": 150e-9,
+    "C21.y": 150e-9,
+}
+
+
+@dataclass
+class NNPolicyConfig:
+    """Settings of :class:`NetworkPolicy` (metres unless stated).
+
+    tolerance: per aberration, the residual accepted as aligned; max_pairs: pairs before
+    giving up on the network; sigma_fallback: fall back to BO when an aligned axis' sigma
+    exceeds this many tolerances; max_frames: total frame budget including the BO fallback;
+    bo_window_sigmas: half-width of the BO box in sigmas; weights_dir / qonnx_path: which
+    network to run (committed Brevitas weights by default; a QONNX file runs through qonnx).
+    """
+
+    tolerance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
+    max_pairs: int = 4
+    min_pairs_before_fallback: int = 2
+    sigma_fallback: float = 3.0
+    max_frames: int = 30
+    bo_window_sigmas: float = 3.0
+    weights_dir: str | None = None
+    qonnx_path: str | None = None
+
+
+_ESTIMATORS: dict[tuple, object] = {}
+
+
+def _estimator(cfg: NNPolicyConfig):
+    key = (cfg.weights_dir, cfg.qonnx_path)
+    if key not in _ESTIMATORS:  # load the network once per process
+        from beamloop.controller.inference import QonnxEstimator, TorchEstimator
+
+        _ESTIMATORS[key] = (QonnxEstimator(cfg.qonnx_path, cfg.weights_dir) if cfg.qonnx_path
+                            else TorchEstimator(cfg.weights_dir))
+    return _ESTIMATORS[key]
+
+
+class NetworkPolicy(AlignmentPolicy):
+    """Network-guided alignment; see the module docstring."""
+
+    name = "nn"
+
+    def __init__(self, config: NNPolicyConfig | None = None, estimator=None, **overrides):
+        self.config = config or NNPolicyConfig()
+        for key, value in overrides.items():
+            if not hasattr(self.config, key):
+                raise ValueError(f"{key}: not a setting of the nn policy")
+            setattr(self.config, key, value)
+        if self.config.max_pairs < 1:
+            raise ValueError(f"max_pairs: must be >= 1, got {self.config.max_pairs}")
+        self._estimator = estimator
+        self._done = True
+        self.stop_reason: str | None = None
+
+    @property
+    def estimator(self):
+        if self._estimator is None:
+            self._estimator = _estimator(self.config)
+        return self._estimator
+
+    # -- AlignmentPolicy ------------------------------------------------------------------
+    def reset(self, knobs: dict[str, KnobInfo], start: dict[str, float], axes: list[str]) -> None:
+        if not axes:
+            raise ValueError("axes: need at least one knob to align")
+        missing = [a for a in axes if a not in knobs or a not in start]
+        if missing:
+            raise ValueError(f"axes: unknown knob(s) {missing}; known: {sorted(knobs)}")
+        est_axes = list(self.estimator.axes)
+        self.ab_of = {a: (knobs[a].aberration or a) for a in axes}
+        focus = [a for a in axes if self.ab_of[a] == "C10"]
+        if not focus:
+            raise ValueError("axes: the nn policy needs the focus knob (aberration C10) among the axes "
+                             "to take its defocus pair")
+        bad = [a for a in axes if self.ab_of[a] not in est_axes]
+        if bad:
+            raise ValueError(f"axes: the network does not estimate {[self.ab_of[a] for a in bad]}; it knows {est_axes}")
+        self.knobs = {a: knobs[a] for a in axes}
+        self.axes = list(axes)
+        self.focus = focus[0]
+        self.delta = float(self.estimator.delta_c10)
+        self.x = {a: float(start[a]) for a in axes}
+        self.tol = np.array([self.config.tolerance.get(self.ab_of[a], DEFAULT_TOLERANCE.get(self.ab_of[a], np.inf))
+                             for a in axes])
+        self.col = [est_axes.index(self.ab_of[a]) for a in axes]
+        self._imgs: list[np.ndarray] = []
+        self.pairs = 0
+        self.frames = 0
+        self.history: list[dict] = []
+        self._result = dict(self.x)
+        self._bo: BayesOptPolicy | None = None
+        self._done = False
+        self.stop_reason = None
+        # make sure the pair fits inside the focus knob's limits (shift the centre if needed)
+        info = self.knobs[self.focus]
+        if info.maximum - info.minimum < 2 * self.delta:
+            raise ValueError(f"knob {self.focus!r}: range smaller than the defocus pair (2 x {self.delta} m)")
+
+    def _pair_setting(self, sign: int) -> dict[str, float]:
+        s = dict(self.x)
+        s[self.focus] = self.x[self.focus] + sign * self.delta
+        return s
+
+    def propose(self) -> dict[str, float] | None:
+        if self._done:
+            return None
+        if self._bo is not None:
+            return self._bo.propose()
+        return self._pair_setting(-1 if len(self._imgs) == 0 else +1)
+
+    def observe(self, setting: dict[str, float], frame: Frame) -> StepReport:
+        self.frames += 1
+        if self._bo is not None:
+            rep = self._bo.observe(setting, frame)
+            self._check_budget()
+            if self._bo._done:
+                self._done, self.stop_reason = True, f"bo fallback: {self._bo.stop_reason}"
+            return rep
+        img = np.asarray(frame.image, dtype=np.float64)
+        self._imgs.append(img)
+        if len(self._imgs) < 2:
+            return StepReport(info={"phase": "pair", "pair": self.pairs})
+        mean, sigma = self.estimator.predict(np.stack(self._imgs)[None])
+        self._imgs = []
+        self.pairs += 1
+        r = mean[0, self.col]
+        s = sigma[0, self.col]
+        at = dict(self.x)
+        self.history.append({"x": at, "residual": r.tolist(), "sigma": s.tolist()})
+        info = {"phase": "estimate", "pair": self.pairs,
+                "residual_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, r)},
+                "sigma_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, s)}}
+        within = bool(np.all(np.abs(r) <= self.tol))
+        if within or self.pairs >= self.config.max_pairs:
+            gain = r**2 / (r**2 + s**2 + 1e-300)  # shrink a last, uncertain correction
+            self._result = self._clamp({a: at[a] - g * v for a, g, v in zip(self.axes, gain, r)})
+            if within:
+                self._done, self.stop_reason = True, "network: residual within tolerance"
+            elif self._should_fallback(s, force=True):
+                self._start_bo(s)
+            else:
+                self._done, self.stop_reason = True, "network: pair budget spent"
+        elif self.pairs >= self.config.min_pairs_before_fallback and self._should_fallback(s):
+            self._result = dict(at)
+            self._start_bo(s)
+        else:
+            self.x = self._clamp({a: at[a] - v for a, v in zip(self.axes, r)})
+            self._result = dict(self.x)
+        info["done"] = self._done
+        info["fallback"] = self._bo is not None
+        est = {a: at[a] - v for a, v in zip(self.axes, r)}
+        self._check_budget()
+        return StepReport(cost=float(np.sqrt(np.mean((r / self.tol) ** 2))), estimate=est, info=info)
+
+    def result(self) -> dict[str, float]:
+        if self._bo is not None and self._bo.costs:
+            return self._bo.result()
+        return dict(self._result)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _should_fallback(self, s: np.ndarray, force: bool = False) -> bool:
+        if np.any(s > self.config.sigma_fallback * self.tol):
+            return True
+        if len(self.history) >= 2:  # the estimate does not shrink: the network is lost
+            prev = np.abs(np.array(self.history[-2]["residual"])) / self.tol
+            now = np.abs(np.array(self.history[-1]["residual"])) / self.tol
+            return bool(now.max() > 0.8 * prev.max()) or force and bool(now.max() > 1)
+        return False
+
+    def _start_bo(self, s: np.ndarray) -> None:
+        remaining = self.config.max_frames - self.frames
+        if remaining < 2:
+            self._done, self.stop_reason = True, "network uncertain, no frames left for bo"
+            return
+        windows = {a: float(max(self.config.bo_window_sigmas * sv, tv)) for a, sv, tv in zip(self.axes, s, self.tol)}
+        centre = self.result()
+        self._bo = BayesOptPolicy(BOPolicyConfig(windows=windows, max_frames=remaining))
+        self._bo.reset(self.knobs, centre, self.axes)
+
+    def _check_budget(self) -> None:
+        if not self._done and self.frames >= self.config.max_frames:
+            self._done, self.stop_reason = True, "frame budget spent"
+
+    def _clamp(self, v: dict[str, float]) -> dict[str, float]:
+        """Keep a correction inside the knob limits (the focus knob leaves room for the pair)."""
+        out = {}
+        for a, val in v.items():
+            info = self.knobs[a]
+            lo, hi = info.minimum, info.maximum
+            if a == self.focus:
+                lo, hi = lo + self.delta, hi - self.delta
+            out[a] = float(min(max(val, lo), hi))
+        return out
+
+
+register_policy("nn", lambda **kw: NetworkPolicy(**kw))

@@ -1,0 +1,255 @@
+"""Alignment policies by name, and the Bayesian-optimisation policy (``bo``).
+
+The registry maps a policy name (what ``--policy`` takes) to a factory
+``factory(**options) -> AlignmentPolicy``. Other areas add theirs without touching the loop::
+
+    from beamloop.controller.policies import register_policy
+    register_policy("nn", lambda **kw: MyNetworkPolicy(**kw))
+
+``available_policies()`` also imports the modules listed in :data:`PLUGIN_MODULES` (if they
+exist), so a policy defined in, e.g., ``beamloop.controller.nn_policy`` that calls
+``register_policy`` at import time is found by name.
+
+Units: knob values and search windows in metres (SI), as the backend's :class:`KnobInfo`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy.stats import qmc
+
+from beamloop.controller.backend import Frame, KnobInfo
+from beamloop.controller.bayesopt import BayesOptimizer, BOConfig
+from beamloop.controller.cost import fourier_ellipse
+from beamloop.controller.policy import AlignmentPolicy, StepReport
+
+PolicyFactory = Callable[..., AlignmentPolicy]
+_REGISTRY: dict[str, PolicyFactory] = {}
+
+# Modules that register policies when imported (missing ones are skipped).
+PLUGIN_MODULES = ["beamloop.controller.nn_policy"]
+
+# Default half-widths of the search box around the starting value, per aberration (metres):
+# C1 and A1 a few hundred nm, B2 a few um (the tuning windows of BEACON/STEMalign).
+DEFAULT_WINDOWS: dict[str, float] = {
+    "C10": 300e-9,
+    "C12.x": 300e-9,
+    "C12.y": 300e-9,
+    "C21.x": 3e-6,
+    "C21.y": 3e-6,
+}
+
+
+def register_policy(name: str, factory: PolicyFactory) -> None:
+    """Make ``factory`` available as policy ``name`` (replacing any earlier one)."""
+    if not name or not isinstance(name, str):
+        raise ValueError(f"name: a policy needs a non-empty string name, got {name!r}")
+    _REGISTRY[name] = factory
+
+
+def available_policies() -> list[str]:
+    """Names of all registered policies (after importing the plug-in modules)."""
+    for mod in PLUGIN_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+    return sorted(_REGISTRY)
+
+
+def make_policy(name: str, **options) -> AlignmentPolicy:
+    """Build the policy registered as ``name`` with ``options``."""
+    names = available_policies()
+    if name not in _REGISTRY:
+        raise ValueError(f"policy: unknown policy {name!r}; available: {', '.join(names)}")
+    return _REGISTRY[name](**options)
+
+
+@dataclass
+class BOPolicyConfig:
+    """Settings of :class:`BayesOptPolicy`.
+
+    windows: half-width of the search box around the start, per knob name or aberration name
+    (metres; :data:`DEFAULT_WINDOWS` for missing ones); stop_cost: stop as soon as a measured
+    cost is at or below this (None: run to the budget); max_frames: frame budget; n_init:
+    frames taken before the GP drives (the start itself plus ``n_init - 1`` scrambled Sobol
+    points); log_target: model ``log(cost)`` instead of the cost (the cost spans decades);
+    cost_weighting: ``"power"`` or ``"db"`` (see :func:`fourier_ellipse`); counts_per_electron:
+    the camera gain (the cost needs the shot-noise level; the twin's camera has 8);
+    unresolved_target: the cost the GP is told for a frame without resolvable speckle (the
+    cost itself reports the flat-spectrum maximum; a smaller plateau keeps the GP's length
+    scales from collapsing on the step), None to use the cost as is; approach_fraction: see
+    :meth:`BayesOptPolicy.final_approach`; bo: GP/EI settings;
+    seed: random seed of the design and the acquisition search.
+    """
+
+    windows: dict[str, float] = field(default_factory=dict)
+    stop_cost: float | None = None
+    max_frames: int = 30
+    n_init: int = 3
+    log_target: bool = True
+    cost_weighting: str = "power"
+    counts_per_electron: float = 1.0
+    unresolved_target: float | None = 0.2
+    approach_fraction: float = 0.1
+    bo: BOConfig = field(default_factory=BOConfig)
+    seed: int | None = None
+
+
+class BayesOptPolicy(AlignmentPolicy):
+    """ASIMOV's alignment by Bayesian optimisation of the Fourier-ellipse cost.
+
+    Measures the starting setting first, then a few space-filling points, then repeatedly the
+    maximiser of EI weighted towards the best point so far, until a measured cost is at or below
+    ``stop_cost`` or the frame budget is spent. The result is the best *measured* setting
+    (never an extrapolation the instrument has not been at).
+    """
+
+    name = "bo"
+
+    def __init__(self, config: BOPolicyConfig | None = None, **overrides):
+        self.config = config or BOPolicyConfig()
+        for key, value in overrides.items():
+            if not hasattr(self.config, key):
+                raise ValueError(f"{key}: not a setting of the bo policy")
+            setattr(self.config, key, value)
+        if self.config.max_frames < 1:
+            raise ValueError(f"max_frames: must be >= 1, got {self.config.max_frames}")
+        if self.config.n_init < 1:
+            raise ValueError(f"n_init: must be >= 1, got {self.config.n_init}")
+        self.axes: list[str] = []
+        self._done = True
+
+    # -- AlignmentPolicy ------------------------------------------------------------------
+    def reset(self, knobs: dict[str, KnobInfo], start: dict[str, float], axes: list[str]) -> None:
+        if not axes:
+            raise ValueError("axes: need at least one knob to align")
+        missing = [a for a in axes if a not in knobs or a not in start]
+        if missing:
+            raise ValueError(f"axes: unknown knob(s) {missing}; known: {sorted(knobs)}")
+        c = self.config
+        self.axes = list(axes)
+        self.start = {a: float(start[a]) for a in axes}
+        lo, hi = [], []
+        for a in axes:
+            info = knobs[a]
+            w = c.windows.get(a, c.windows.get(info.aberration or "", DEFAULT_WINDOWS.get(info.aberration or a)))
+            if w is None or not w > 0:
+                raise ValueError(f"windows: no positive search window for knob {a!r}")
+            lo.append(max(info.minimum, self.start[a] - w))
+            hi.append(min(info.maximum, self.start[a] + w))
+        self.lo, self.hi = np.array(lo), np.array(hi)
+        if np.any(self.hi <= self.lo):
+            raise ValueError("windows: empty search box (start outside the knob limits?)")
+        self.rng = np.random.default_rng(c.seed)
+        self.opt = BayesOptimizer(len(axes), dataclasses.replace(c.bo), self.rng)
+        d = len(axes)
+        sobol = qmc.Sobol(d, scramble=True, seed=self.rng)
+        self._design = list(2.0 * sobol.random(max(c.n_init - 1, 1)) - 1.0)
+        self.costs: list[float] = []
+        self.settings: list[dict[str, float]] = []
+        self._resolved_seen = False
+        self._done = False
+        self.stop_reason: str | None = None
+
+    def propose(self) -> dict[str, float] | None:
+        if self._done:
+            return None
+        n = len(self.costs)
+        if n == 0:
+            return dict(self.start)
+        if n < self.config.n_init and self._design:
+            z = self._design.pop(0)
+        else:
+            # Until some frame shows resolvable speckle the landscape is a plateau: the best point
+            # says nothing, so search with plain EI (space-filling); then weight towards the best.
+            self.opt.config.rho = self.config.bo.rho if self._resolved_seen else float("inf")
+            z = self.opt.ask()
+        return self._to_knobs(z)
+
+    def observe(self, setting: dict[str, float], frame: Frame) -> StepReport:
+        c = self.config
+        feat = fourier_ellipse(frame.image, c.counts_per_electron, weighting=c.cost_weighting)
+        cost = feat.cost
+        z = self._to_unit(setting)
+        model_cost = cost if (feat.resolved or c.unresolved_target is None) else min(cost, c.unresolved_target)
+        target = np.log(max(model_cost, 1e-12)) if c.log_target else model_cost
+        self.opt.tell(z, target)
+        self.costs.append(cost)
+        self._resolved_seen |= feat.resolved
+        self.settings.append({a: float(setting[a]) for a in self.axes})
+        if c.stop_cost is not None and cost <= c.stop_cost:
+            self._done, self.stop_reason = True, "cost below threshold"
+        elif len(self.costs) >= c.max_frames:
+            self._done, self.stop_reason = True, "frame budget spent"
+        best = self.result()
+        info = {
+            "major": feat.major,
+            "minor": feat.minor,
+            "angle": feat.angle,
+            "resolved": feat.resolved,
+            "best_cost": float(min(self.costs)),
+            "done": self._done,
+            "stop_reason": self.stop_reason,
+        }
+        return StepReport(cost=cost, estimate=best, info=info)
+
+    def result(self) -> dict[str, float]:
+        if not self.costs:
+            return dict(self.start)
+        return dict(self.settings[int(np.argmin(self.costs))])
+
+    def final_approach(self) -> list[dict[str, float]]:
+        """Waypoints the loop sets before :meth:`result`, so every knob arrives at the best
+        setting from the same side as when that frame was taken (knobs have hysteresis: the
+        same value reached from the other side gives a different aberration). Each waypoint
+        knob lies at least ``approach_fraction`` of the search window beyond the target, which
+        takes up the play of the twin's knobs (0.2 % of their range)."""
+        if len(self.costs) < 2:
+            return []
+        i = int(np.argmin(self.costs))
+        prev = self.settings[i - 1] if i > 0 else self.start
+        best = self.settings[i]
+        half = 0.5 * (self.hi - self.lo)
+        way = {}
+        for j, a in enumerate(self.axes):
+            d = prev[a] - best[a]
+            step = max(abs(d), self.config.approach_fraction * half[j])
+            way[a] = float(np.clip(best[a] + (np.sign(d) or 1.0) * step, self.lo[j], self.hi[j]))
+        return [way]
+
+    # -- helpers --------------------------------------------------------------------------
+    def _to_knobs(self, z: np.ndarray) -> dict[str, float]:
+        z = np.clip(np.asarray(z, dtype=float), -1.0, 1.0)
+        v = self.lo + (z + 1.0) * 0.5 * (self.hi - self.lo)
+        v = np.clip(v, self.lo, self.hi)  # float round-off only: the box lies inside the limits
+        return {a: float(x) for a, x in zip(self.axes, v)}
+
+    def _to_unit(self, setting: dict[str, float]) -> np.ndarray:
+        v = np.array([float(setting[a]) for a in self.axes])
+        return np.clip(2.0 * (v - self.lo) / (self.hi - self.lo) - 1.0, -1.0, 1.0)
+
+    def landscape(self, n: int = 60) -> dict[str, np.ndarray] | None:
+        """The GP posterior mean of the cost on an ``n x n`` grid for a 2-axis run (else None).
+
+        Returns ``{"x": knob values of axis 0 (m), "y": axis 1 (m), "mean": (n, n) posterior mean
+        of the cost, "std": (n, n) its standard deviation (in the modelled target's units)}``.
+        """
+        if len(self.axes) != 2 or len(self.costs) < 2:
+            return None
+        u = np.linspace(-1, 1, n)
+        U, V = np.meshgrid(u, u)
+        mu, sd = self.opt.predict(np.column_stack([U.ravel(), V.ravel()]))
+        mean = np.exp(mu) if self.config.log_target else mu
+        x = self.lo[0] + (u + 1) * 0.5 * (self.hi[0] - self.lo[0])
+        y = self.lo[1] + (u + 1) * 0.5 * (self.hi[1] - self.lo[1])
+        return {"x": x, "y": y, "mean": mean.reshape(n, n), "std": sd.reshape(n, n)}
+
+
+register_policy("bo", lambda **kw: BayesOptPolicy(**kw))

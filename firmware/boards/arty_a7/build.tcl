@@ -1,0 +1,27 @@
+# Vivado non-project build of arty_a7_top (Arty A7-35T).
+#   vivado -mode batch -source firmware/boards/arty_a7/build.tcl -tclargs <out_dir> [real_net]
+# Cannot run in CI (needs a Vivado licence/installation; WebPACK covers the xc7a35t).
+# With the argument real_net, firmware/rtl/trigger_net.v (da4ml, from hls/) replaces the placeholder.
+set here [file dirname [file normalize [info script]]]
+set rtl  [file normalize "$here/../../rtl"]
+set out  [expr {[llength $argv] > 0 ? [lindex $argv 0] : "build_arty"}]
+set real_net [expr {[llength $argv] > 1 && [lindex $argv 1] eq "real_net"}]
+file mkdir $out
+set_part xc7a35ticsg324-1L
+set files {crc16_update.v uart_rx.v uart_tx.v cmd_link.v frame_ingest.v feature_extract.v
+           trigger_core.v sync_fifo.v watchdog.v dac_limiter.v dac_spi.v beamloop_top.v}
+if {$real_net} { lappend files trigger_net.v; set defs {BEAMLOOP_TRIGGER_NET_REAL} } \
+else { lappend files trigger_net_placeholder.v; set defs {} }
+foreach f $files { read_verilog -sv "$rtl/$f" }
+read_verilog -sv "$here/arty_a7_top.v"
+read_xdc "$here/arty_a7.xdc"
+add_files "$rtl/region_map_64x64.hex"
+set_property file_type {Memory Initialization Files} [get_files "$rtl/region_map_64x64.hex"]
+synth_design -top arty_a7_top -include_dirs $rtl -verilog_define $defs
+opt_design
+place_design
+phys_opt_design
+route_design
+report_utilization -file "$out/utilization.rpt"
+report_timing_summary -file "$out/timing.rpt"
+write_bitstream -force "$out/arty_a7_top.bit"

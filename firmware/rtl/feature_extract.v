@@ -1,0 +1,114 @@
+// feature_extract: per-frame region sums S[k], total T and first moments MX, MY computed on
+// the fly while pixels stream (docs/trigger_features.md). Emitted for one cycle
+// (m_feat_valid) three cycles after the frame's last pixel; frames that never reach their
+// last pixel (dropped by frame_ingest) emit nothing.
+// Region map: RB-bit region id per pixel (address y*W + x), NONE = all ones (ids >= R are
+// never summed). Loaded from MAP_FILE ($readmemh) and writable at run time (map_we).
+// Pipeline: stage 1 map read + (x-CX)*I, (y-CY)*I products; stage 2 accumulate; stage 3 emit.
+// Never stalls (s_axis_tready = 1).
+`default_nettype none
+module feature_extract #(
+    parameter integer W = 64,
+    parameter integer H = 64,
+    parameter integer PIX_W = 16,
+    parameter integer R = 16,
+    parameter integer RB = 5,
+    parameter integer CX = W / 2,
+    parameter integer CY = H / 2,
+    parameter integer XW = (W > 1) ? $clog2(W) : 1,
+    parameter integer YW = (H > 1) ? $clog2(H) : 1,
+    parameter integer AW = $clog2(W * H),
+    parameter MAP_FILE = "region_map_64x64.hex"
+) (
+    input  wire             clk,
+    input  wire             rst,
+    input  wire [PIX_W-1:0] s_axis_tdata,
+    input  wire             s_axis_tvalid,
+    output wire             s_axis_tready,
+    input  wire [1:0]       s_axis_tuser,     // {last pixel of frame, first pixel of frame}
+    input  wire [XW-1:0]    s_axis_x,
+    input  wire [YW-1:0]    s_axis_y,
+    input  wire             map_we,
+    input  wire [AW-1:0]    map_addr,
+    input  wire [RB-1:0]    map_data,
+    output reg              m_feat_valid,
+    output reg  [R*32-1:0]  m_feat_sums,      // S[k] at [k*32 +: 32]
+    output reg  [31:0]      m_feat_total,
+    output reg  signed [47:0] m_feat_mx,
+    output reg  signed [47:0] m_feat_my,
+    output reg  [31:0]      m_feat_frame      // index of this frame among emitted frames
+);
+    localparam integer PW = PIX_W + XW + 2;     // product width
+    localparam integer PW2 = PIX_W + YW + 2;
+    reg [RB-1:0] rmap [0:W*H-1];
+    initial $readmemh(MAP_FILE, rmap);
+
+    assign s_axis_tready = 1'b1;
+    wire [AW-1:0] addr = s_axis_y * W[AW-1:0] + {{(AW-XW){1'b0}}, s_axis_x};
+
+    // stage 1
+    reg              p1_valid, p1_sof, p1_eof;
+    reg [PIX_W-1:0]  p1_pix;
+    reg [RB-1:0]     p1_reg;
+    reg signed [PW-1:0]  p1_px;
+    reg signed [PW2-1:0] p1_py;
+    localparam signed [XW+1:0] CXS = CX[XW+1:0];
+    localparam signed [YW+1:0] CYS = CY[YW+1:0];
+    wire signed [XW+1:0] dx = $signed({2'b00, s_axis_x}) - CXS;
+    wire signed [YW+1:0] dy = $signed({2'b00, s_axis_y}) - CYS;
+    wire signed [PIX_W:0] spix = $signed({1'b0, s_axis_tdata});
+    always @(posedge clk) begin
+        if (map_we) rmap[map_addr] <= map_data;
+        p1_reg <= rmap[addr];
+        p1_pix <= s_axis_tdata;
+        p1_px <= spix * dx;
+        p1_py <= spix * dy;
+        if (rst) begin
+            p1_valid <= 1'b0; p1_sof <= 1'b0; p1_eof <= 1'b0;
+        end else begin
+            p1_valid <= s_axis_tvalid;
+            p1_sof <= s_axis_tuser[0];
+            p1_eof <= s_axis_tuser[1];
+        end
+    end
+
+    // stage 2: accumulate
+    reg [31:0] S [0:R-1];
+    reg [31:0] T;
+    reg signed [47:0] MX, MY;
+    reg p2_eof;
+    integer k;
+    always @(posedge clk) begin
+        if (rst) begin
+            for (k = 0; k < R; k = k + 1) S[k] <= 32'd0;
+            T <= 32'd0; MX <= 48'sd0; MY <= 48'sd0; p2_eof <= 1'b0;
+        end else begin
+            p2_eof <= p1_valid && p1_eof;
+            if (p1_valid) begin
+                for (k = 0; k < R; k = k + 1)
+                    if (p1_sof) S[k] <= (p1_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, p1_pix} : 32'd0;
+                    else if (p1_reg == k[RB-1:0]) S[k] <= S[k] + {{(32-PIX_W){1'b0}}, p1_pix};
+                T  <= (p1_sof ? 32'd0 : T) + {{(32-PIX_W){1'b0}}, p1_pix};
+                MX <= (p1_sof ? 48'sd0 : MX) + {{(48-PW){p1_px[PW-1]}}, p1_px};
+                MY <= (p1_sof ? 48'sd0 : MY) + {{(48-PW2){p1_py[PW2-1]}}, p1_py};
+            end
+        end
+    end
+
+    // stage 3: emit
+    integer j;
+    always @(posedge clk) begin
+        if (rst) begin
+            m_feat_valid <= 1'b0; m_feat_sums <= {R*32{1'b0}}; m_feat_total <= 32'd0;
+            m_feat_mx <= 48'sd0; m_feat_my <= 48'sd0; m_feat_frame <= 32'd0;
+        end else begin
+            m_feat_valid <= p2_eof;
+            if (p2_eof) begin
+                for (j = 0; j < R; j = j + 1) m_feat_sums[j*32 +: 32] <= S[j];
+                m_feat_total <= T; m_feat_mx <= MX; m_feat_my <= MY;
+            end
+            if (m_feat_valid) m_feat_frame <= m_feat_frame + 1'b1;
+        end
+    end
+endmodule
+`default_nettype wire

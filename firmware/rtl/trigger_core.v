@@ -1,0 +1,90 @@
+// trigger_core: network input preprocessing + trigger network + trigger decision.
+// On each feature vector (one per frame):
+//   a[k] = sat_u8(S[k] >> SHIFT), d[k] = sat_s8((S[k] - S_prev[k]) >>> DSHIFT)
+// (docs/trigger_features.md; S_prev = previous frame's sums, 0 after reset), packed as 32
+// bytes (input 0 in the least significant byte) into the network. When the network's score
+// exceeds `threshold`, a one-cycle trig_valid pulse carries the frame number, the 48-bit
+// cycle timestamp of the decision and the score (saturated to 16 bits).
+// Network: `trigger_net` (da4ml, from hls/) when BEAMLOOP_TRIGGER_NET_REAL is defined,
+// otherwise the clearly marked `trigger_net_placeholder`. OUT_W must equal the network's.
+`default_nettype none
+module trigger_core #(
+    parameter integer R = 16,            // fixed by the network: 16 sums -> 32 inputs
+    parameter integer SHIFT = 4,
+    parameter integer DSHIFT = 4,
+    parameter integer OUT_W = 16
+) (
+    input  wire                    clk,
+    input  wire                    rst,
+    input  wire                    feat_valid,
+    input  wire [R*32-1:0]         feat_sums,
+    input  wire [31:0]             feat_frame,
+    input  wire signed [31:0]      threshold,
+    output reg                     net_in_valid,
+    output reg  [32*8-1:0]         net_in_data,
+    output wire                    score_valid,
+    output wire signed [OUT_W-1:0] score,
+    output reg                     trig_valid,
+    output reg  [31:0]             trig_frame,
+    output reg  [47:0]             trig_time,
+    output reg  signed [15:0]      trig_score,
+    output reg  [31:0]             triggers
+);
+    reg [31:0] prev [0:R-1];
+    reg [47:0] cycle;
+    reg [31:0] frame_hold;
+    integer k;
+    reg [32*8-1:0] packed_in;
+    reg [31:0] sh;
+    reg signed [32:0] df, dsh;
+    always @(*) begin
+        packed_in = {32*8{1'b0}};
+        for (k = 0; k < 16; k = k + 1) begin
+            sh = feat_sums[k*32 +: 32] >> SHIFT;
+            packed_in[8*k +: 8] = (sh > 32'd255) ? 8'hFF : sh[7:0];
+            df = $signed({1'b0, feat_sums[k*32 +: 32]}) - $signed({1'b0, prev[k]});
+            dsh = df >>> DSHIFT;
+            packed_in[8*(16+k) +: 8] = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
+        end
+    end
+
+    always @(posedge clk) begin
+        if (rst) begin
+            for (k = 0; k < R; k = k + 1) prev[k] <= 32'd0;
+            cycle <= 48'd0; net_in_valid <= 1'b0; net_in_data <= {32*8{1'b0}}; frame_hold <= 32'd0;
+        end else begin
+            cycle <= cycle + 1'b1;
+            net_in_valid <= feat_valid;
+            if (feat_valid) begin
+                net_in_data <= packed_in;
+                frame_hold <= feat_frame;
+                for (k = 0; k < R; k = k + 1) prev[k] <= feat_sums[k*32 +: 32];
+            end
+        end
+    end
+
+`ifdef BEAMLOOP_TRIGGER_NET_REAL
+    trigger_net u_net (
+`else
+    trigger_net_placeholder #(.OUT_W(OUT_W)) u_net (
+`endif
+        .clk(clk), .in_valid(net_in_valid), .in_data(net_in_data),
+        .out_valid(score_valid), .out_data(score));
+
+    wire signed [31:0] score32 = {{(32-OUT_W){score[OUT_W-1]}}, score};
+    always @(posedge clk) begin
+        if (rst) begin
+            trig_valid <= 1'b0; trig_frame <= 32'd0; trig_time <= 48'd0; trig_score <= 16'sd0;
+            triggers <= 32'd0;
+        end else begin
+            trig_valid <= score_valid && (score32 > threshold);
+            if (score_valid && (score32 > threshold)) begin
+                trig_frame <= frame_hold;
+                trig_time <= cycle;
+                trig_score <= (score32 > 32'sd32767) ? 16'sh7FFF : (score32 < -32'sd32768) ? 16'sh8000 : score32[15:0];
+                triggers <= triggers + 1'b1;
+            end
+        end
+    end
+endmodule
+`default_nettype wire

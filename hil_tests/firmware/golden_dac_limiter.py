@@ -1,0 +1,58 @@
+"""Cycle-accurate golden model of dac_limiter.v (requests, refusals, ramp, hold)."""
+
+from __future__ import annotations
+
+ERR = {"BAD_CHANNEL": 0x05, "BELOW_MIN": 0x06, "ABOVE_MAX": 0x07, "STEP_TOO_LARGE": 0x08,
+       "WATCHDOG_HOLD": 0x09, "BAD_LIMITS": 0x0A}
+
+
+class DacLimiterModel:
+    def __init__(self, nch, hw_min, hw_max, hw_step, reset, slew, tick_div):
+        self.nch, self.hw_min, self.hw_max, self.hw_step = nch, hw_min, hw_max, hw_step
+        self.slew, self.tick_div = slew, tick_div
+        self.out = [reset] * nch
+        self.tgt = [reset] * nch
+        self.lim = [[hw_min, hw_max, hw_step] for _ in range(nch)]
+        self.tick_cnt = 0
+
+    def decide(self, op, ch, value, mn, mx, st, hold) -> int:
+        if ch >= self.nch:
+            return ERR["BAD_CHANNEL"]
+        lo, hi, step = self.lim[ch]
+        if op == 0:
+            if hold:
+                return ERR["WATCHDOG_HOLD"]
+            if value < lo:
+                return ERR["BELOW_MIN"]
+            if value > hi:
+                return ERR["ABOVE_MAX"]
+            if abs(value - self.out[ch]) > step:
+                return ERR["STEP_TOO_LARGE"]
+            return 0
+        cur, cur_t = self.out[ch], self.tgt[ch]
+        if (mn < self.hw_min or mx > self.hw_max or mn > mx or st > self.hw_step
+                or not mn <= cur <= mx or not mn <= cur_t <= mx):
+            return ERR["BAD_LIMITS"]
+        return 0
+
+    def clock(self, req, hold):
+        """One rising edge. req = None or (op, ch, value, min, max, step). Returns err or None."""
+        err = self.decide(*req, hold) if req else None
+        tick = self.tick_cnt == self.tick_div - 1
+        self.tick_cnt = 0 if tick else self.tick_cnt + 1
+        new_out, new_tgt = list(self.out), list(self.tgt)
+        for c in range(self.nch):
+            if hold:
+                new_tgt[c] = self.out[c]
+            elif tick:
+                d = self.tgt[c] - self.out[c]
+                if d:
+                    new_out[c] = self.out[c] + max(-self.slew, min(self.slew, d))
+        if req and err == 0:
+            op, ch, value, mn, mx, st = req
+            if op == 0:
+                new_tgt[ch] = value
+            else:
+                self.lim[ch] = [mn, mx, st]
+        self.out, self.tgt = new_out, new_tgt
+        return err

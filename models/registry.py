@@ -1,0 +1,121 @@
+"""Load beamloop's default networks with their committed weights: ``load("alignment" | "trigger")``.
+
+The returned :class:`LoadedModel` is what the HLS flow and the controller use:
+
+- ``.module``: the Brevitas ``nn.Module`` in eval mode with the committed weights loaded;
+- ``.input_shape``: input shape without batch, channels-first as PyTorch sees it;
+- ``.sample_inputs(n, rng)``: realistic inputs (from the twin) already on the input grid;
+- ``.export_qonnx(path)``: QONNX export (``export_qonnx(..., dynamo=False)``);
+- ``.meta``: the model's metadata (preprocessing, label scales, trigger shifts/threshold ...).
+
+Weights live in ``models/weights/<name>.pt`` (state dict) and ``<name>.json`` (metadata).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+NAMES = ("alignment", "trigger")
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    module: torch.nn.Module
+    input_shape: tuple[int, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    _sampler: Callable[[int, np.random.Generator, dict], np.ndarray] | None = None
+
+    def to_input_grid(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Raw inputs -> values on the input quantiser's grid (float tensor)."""
+        return self.module.to_input_grid(torch.as_tensor(np.asarray(x), dtype=torch.float32))
+
+    def sample_inputs(self, n: int, rng: np.random.Generator | int | None = None) -> torch.Tensor:
+        """``n`` realistic inputs ``(n, *input_shape)`` on the input grid, made with the twin."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        rng = np.random.default_rng(rng)
+        raw = self._sampler(n, rng, self.meta)
+        return self.to_input_grid(raw)
+
+    def export_qonnx(self, path: str | Path) -> Path:
+        from beamloop.models.export import export_qonnx
+
+        return export_qonnx(self.module, self.input_shape, path)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
+def build(name: str, meta: dict[str, Any] | None = None) -> torch.nn.Module:
+    """A fresh (untrained) module for ``name`` with the architecture recorded in ``meta``."""
+    meta = meta or {}
+    if name == "alignment":
+        from beamloop.models.alignment_net import AlignmentNet
+
+        arch = meta.get("arch", {})
+        return AlignmentNet(channels=tuple(arch.get("channels", (8, 16, 16))), hidden=arch.get("hidden", 32))
+    if name == "trigger":
+        from beamloop.models.trigger_net import TriggerNet
+
+        arch = meta.get("arch", {})
+        return TriggerNet(hidden=tuple(arch.get("hidden", (16, 8))))
+    raise ValueError(f"name must be one of {NAMES}, got {name!r}")
+
+
+def _sampler(name: str):
+    if name == "alignment":
+        from beamloop.models.alignment_data import sample_network_inputs
+
+        return sample_network_inputs
+    from beamloop.models.trigger_data import sample_network_inputs
+
+    return sample_network_inputs
+
+
+def load(name: str, weights_dir: str | Path | None = None, pretrained: bool = True) -> LoadedModel:
+    """Load network ``name`` ("alignment" or "trigger") with its committed weights (eval mode).
+
+    ``weights_dir`` overrides the committed weights directory (e.g. a fresh training run).
+    With ``pretrained=False`` the module is untrained (for tests of the plumbing).
+    """
+    if name not in NAMES:
+        raise ValueError(f"name must be one of {NAMES}, got {name!r}")
+    wdir = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    meta_path = wdir / f"{name}.json"
+    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    module = build(name, meta)
+    if pretrained:
+        wpath = wdir / f"{name}.pt"
+        if not wpath.exists():
+            raise FileNotFoundError(f"no weights for {name!r} at {wpath}; run `beamloop train {name}`")
+        state = torch.load(wpath, map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
+    module.eval()
+    return LoadedModel(name=name, module=module, input_shape=tuple(module_input_shape(name)),
+                       meta=meta, _sampler=_sampler(name))
+
+
+def module_input_shape(name: str) -> tuple[int, ...]:
+    if name == "alignment":
+        from beamloop.models.alignment_net import INPUT_SHAPE
+    else:
+        from beamloop.models.trigger_net import INPUT_SHAPE
+    return INPUT_SHAPE
+
+
+def save(name: str, module: torch.nn.Module, meta: dict[str, Any], weights_dir: str | Path | None = None) -> Path:
+    """Write ``<name>.pt`` (state dict) and ``<name>.json`` (metadata) to ``weights_dir``."""
+    wdir = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    wdir.mkdir(parents=True, exist_ok=True)
+    torch.save(module.state_dict(), wdir / f"{name}.pt")
+    (wdir / f"{name}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return wdir / f"{name}.pt"

@@ -1,0 +1,105 @@
+"""Per-frame trigger features, exactly as docs/trigger_features.md defines them.
+
+Pure integer logic (numpy int64), the Python reference the RTL (``feature_extract.v``,
+``trigger_core.v``) and its cocotb golden model must match bit for bit:
+
+- ``S[k]``: sum of counts of region k (region map value ``k``; ``NONE`` pixels are not summed)
+- ``T``: total counts of the frame;  ``MX = sum((x - cx) * I)``, ``MY = sum((y - cy) * I)``
+- ``a[k] = sat_u8(S[k] >> SHIFT)``, ``d[k] = sat_s8((S[k] - S_prev[k]) >> DSHIFT)``
+  (arithmetic shift = floor), ``S_prev = 0`` for the first frame.
+- Network input ``x = [a[0..15], d[0..15]]`` (32 integers).
+
+Frame centre: ``cx = W // 2``, ``cy = H // 2`` (integer, so MX/MY stay integers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+N_REGIONS = 16
+
+
+@dataclass(frozen=True)
+class RawFeatures:
+    """Integer per-frame features: ``S`` (R,), ``T``, ``MX``, ``MY`` (counts, counts*pixels)."""
+
+    S: np.ndarray
+    T: int
+    MX: int
+    MY: int
+
+
+def _check_frame(frame: np.ndarray, region_map: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim != 2:
+        raise ValueError(f"frame must be 2-D (H, W), got shape {frame.shape}")
+    if np.asarray(region_map).shape != frame.shape:
+        raise ValueError(f"region_map shape {np.asarray(region_map).shape} != frame shape {frame.shape}")
+    if not np.issubdtype(frame.dtype, np.integer):
+        if not np.all(np.isfinite(frame)):
+            raise ValueError("frame contains NaN or inf; detector frames must be integer counts")
+        if np.any(frame != np.round(frame)):
+            raise ValueError("frame must hold integer counts (unsigned 16-bit)")
+    if frame.min(initial=0) < 0 or frame.max(initial=0) > 0xFFFF:
+        raise ValueError("frame counts must be in 0..65535 (unsigned 16-bit)")
+    return frame.astype(np.int64)
+
+
+def raw_features(frame: np.ndarray, region_map: np.ndarray, n_regions: int = N_REGIONS) -> RawFeatures:
+    """Region sums, total and first moments of one detector ``frame`` (H, W) of uint16 counts.
+
+    ``region_map`` (H, W) holds region ids ``0..n_regions-1``; any other value (NONE) is skipped.
+    """
+    f = _check_frame(frame, region_map)
+    rm = np.asarray(region_map).astype(np.int64)
+    valid = (rm >= 0) & (rm < n_regions)
+    S = np.zeros(n_regions, dtype=np.int64)
+    np.add.at(S, rm[valid], f[valid])
+    h, w = f.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    cx, cy = w // 2, h // 2
+    return RawFeatures(S=S, T=int(f.sum()), MX=int(((xx - cx) * f).sum()), MY=int(((yy - cy) * f).sum()))
+
+
+def sat_u8(v: np.ndarray) -> np.ndarray:
+    return np.clip(v, 0, 255)
+
+
+def sat_s8(v: np.ndarray) -> np.ndarray:
+    return np.clip(v, -128, 127)
+
+
+def network_input(S: np.ndarray, S_prev: np.ndarray | None, shift: int, dshift: int) -> np.ndarray:
+    """The 32 network inputs ``[a[0..15], d[0..15]]`` (int64) from region sums ``S``.
+
+    ``S_prev`` is the previous frame's sums (``None`` or zeros for the first frame).
+    """
+    if shift < 0 or dshift < 0:
+        raise ValueError(f"shift and dshift must be >= 0, got shift={shift}, dshift={dshift}")
+    S = np.asarray(S, dtype=np.int64)
+    prev = np.zeros_like(S) if S_prev is None else np.asarray(S_prev, dtype=np.int64)
+    a = sat_u8(S >> shift)
+    d = sat_s8((S - prev) >> dshift)  # numpy >> on int64 is an arithmetic (floor) shift
+    return np.concatenate([a, d])
+
+
+def stream_inputs(frames: np.ndarray, region_map: np.ndarray, shift: int, dshift: int,
+                  n_regions: int = N_REGIONS) -> np.ndarray:
+    """Network inputs for a stream of frames ``(N, H, W)`` -> ``(N, 2*n_regions)`` int64."""
+    out = []
+    prev = None
+    for fr in frames:
+        S = raw_features(fr, region_map, n_regions).S
+        out.append(network_input(S, prev, shift, dshift))
+        prev = S
+    return np.stack(out)
+
+
+def region_sums_batch(frames: np.ndarray, region_map: np.ndarray, n_regions: int = N_REGIONS) -> np.ndarray:
+    """Vectorised ``S[k]`` for frames ``(N, H, W)`` -> ``(N, n_regions)`` int64 (same as raw_features)."""
+    frames = np.asarray(frames).astype(np.int64)
+    rm = np.asarray(region_map).astype(np.int64)
+    onehot = np.stack([(rm == k) for k in range(n_regions)], axis=0).astype(np.int64)  # (R, H, W)
+    return np.einsum("nhw,rhw->nr", frames, onehot)

@@ -1,0 +1,117 @@
+"""``beamloop train trigger``: labelled streams from the twin -> QAT MLP -> precision/recall.
+
+The threshold is set on the *training* streams' event-free frames for a fixed false-alarm rate
+(``far``: fraction of event-free frames that fire), then precision, recall and the realised
+false-alarm rate are measured on held-out streams (different seeds). The integer threshold
+register for the RTL is ``floor(threshold / score_scale)`` (fire when the integer score is
+greater), ``score_scale`` being the power-of-two scale of the output accumulator.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+
+def score_scale(net) -> float:
+    """Power-of-two scale of the trigger output (last ReLU scale x last weight scale)."""
+    last_act = [m for m in net.mlp if hasattr(m, "quant_act_scale")][-1]
+    return float(last_act.quant_act_scale()) * float(net.mlp[-1].quant_weight().scale)
+
+
+def threshold_for_far(scores_neg: np.ndarray, far: float) -> float:
+    """Smallest threshold whose false-alarm fraction on ``scores_neg`` is <= ``far`` (fire: score > thr)."""
+    s = np.sort(np.asarray(scores_neg, dtype=np.float64))
+    k = int(np.floor(far * len(s)))
+    return float(s[-k - 1]) if k < len(s) else float(s[0])
+
+
+def pr_at_threshold(scores: np.ndarray, y: np.ndarray, thr: float, kind: np.ndarray | None = None) -> dict:
+    fire = scores > thr
+    tp = int(np.sum(fire & (y == 1)))
+    fp = int(np.sum(fire & (y == 0)))
+    fn = int(np.sum(~fire & (y == 1)))
+    out = {"precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
+           "false_alarm_rate": fp / max(int(np.sum(y == 0)), 1), "tp": tp, "fp": fp, "fn": fn}
+    if kind is not None:
+        for k, name in ((1, "drift"), (2, "sample")):
+            sel = kind == k
+            if sel.any():
+                out[f"recall_{name}"] = float(np.mean(fire[sel]))
+    return out
+
+
+def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 240, n_val: int = 80, epochs: int = 200,
+        workers: int = 2, max_train_seconds: float = 240.0, fars=(0.01, 0.001), seed: int = 0, progress=print) -> dict:
+    import torch
+
+    from beamloop.models.registry import save
+    from beamloop.models.training import TrainConfig, train_trigger
+    from beamloop.models.trigger_data import TriggerRandomisation, generate, read
+    from beamloop.models.trigger_net import TriggerNet
+
+    t0 = time.time()
+    rnd = TriggerRandomisation()
+    data_dir = Path(data_dir)
+    progress(f"data: {n_train} train + {n_val} held-out streams of {rnd.frames} frames -> {data_dir}")
+    dtr = read(generate(data_dir / "train.h5", n_train, seed=seed + 1, workers=workers, rnd=rnd))
+    dva = read(generate(data_dir / "val.h5", n_val, seed=seed + 2, workers=workers, rnd=rnd))
+    t_data = time.time() - t0
+    progress(f"data ready in {t_data:.0f} s: {len(dtr['y'])} train frames ({dtr['y'].mean():.3f} events), "
+             f"{len(dva['y'])} held-out")
+    torch.manual_seed(seed)
+    net = TriggerNet()
+    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, max_seconds=max_train_seconds, seed=seed)
+    t1 = time.time()
+    hist = train_trigger(net, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg,
+                         progress=lambda r: r["epoch"] % 20 == 0 and progress(
+                             f"epoch {r['epoch']:3d} loss {r['train_loss']:.4f} val {r['val_loss']:.4f} ({r['seconds']:.0f} s)"))
+    t_train = time.time() - t1
+    with torch.no_grad():
+        s_tr = net(net.to_input_grid(torch.from_numpy(dtr["x"].astype(np.float32))))[:, 0].numpy()
+        s_va = net(net.to_input_grid(torch.from_numpy(dva["x"].astype(np.float32))))[:, 0].numpy()
+    scale = score_scale(net)
+    metrics = {}
+    for far in fars:
+        thr = threshold_for_far(s_tr[dtr["y"] == 0], far)
+        m = pr_at_threshold(s_va, dva["y"], thr, dva["kind"])
+        m["threshold"] = thr
+        m["threshold_register"] = int(np.floor(thr / scale))
+        metrics[f"far_{far:g}"] = m
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    metrics["roc_auc"] = float(roc_auc_score(dva["y"], s_va))
+    metrics["average_precision"] = float(average_precision_score(dva["y"], s_va))
+    default_far = f"far_{fars[0]:g}"
+    from beamloop.models.alignment_pipeline import _versions
+
+    meta = {
+        "name": "trigger",
+        "version": "1",
+        "arch": {"hidden": [16, 8]},
+        "input": {"shape": [32], "grid": "int9 (signed), scale 1, FLOOR",
+                  "features": "a[k] = sat_u8(S[k] >> SHIFT) (k=0..15), d[k] = sat_s8((S[k]-S_prev[k]) >> DSHIFT)",
+                  "region_map": "beamloop.firmware.region_map.ring_segment_map(64, 64, 4, 4)",
+                  "shift_rule": "SHIFT: mean a[k] of the first frame in [64, 128); DSHIFT = SHIFT - %d" % rnd.dshift_gain},
+        "score_scale": scale,
+        "threshold": metrics[default_far]["threshold"],
+        "threshold_register": metrics[default_far]["threshold_register"],
+        "fire_rule": "fire when score > threshold (integer: score_int > threshold_register)",
+        "randomisation": json.loads(rnd.to_json()),
+        "data": {"n_train_streams": n_train, "n_val_streams": n_val, "train_frames": int(len(dtr["y"])),
+                 "val_frames": int(len(dva["y"])), "generate_seconds": t_data},
+        "training": {**{k: v for k, v in asdict(cfg).items() if k != "log"}, "seconds": t_train,
+                     "epochs_run": len(hist["history"])},
+        "metrics_heldout": metrics,
+        "size": {"parameters": int(sum(p.numel() for p in net.parameters())),
+                 "macs": 32 * 16 + 16 * 8 + 8, "bops": (32 * 16) * 9 * 8 + (16 * 8 + 8) * 8 * 8},
+        "versions": _versions(),
+        "command": f"beamloop train trigger --n-train {n_train} --n-val {n_val} --epochs {epochs}",
+    }
+    save("trigger", net, meta, out_dir)
+    progress(f"saved to {out_dir} (total {time.time() - t0:.0f} s)")
+    return meta

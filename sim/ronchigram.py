@@ -1,0 +1,490 @@
+"""Wave-optical Ronchigram simulation.
+
+A probe formed by a round condenser aperture (semi-angle alpha) with aberration phase
+``exp(-i chi)`` is focused near a thin sample (phase-object transmission ``t``); the camera
+records the far-field intensity ``|FFT(probe * t)|^2`` in angle space, binned to camera
+pixels, scaled to a dose and passed through the camera model (shot noise, MTF, gain, readout).
+
+Sampling (the crux, see docs/sim.md): the angular grid of pitch ``d_theta`` implies a
+periodic real-space field of view ``FOV = lambda / d_theta``. A defocused or aberrated probe
+covers a disc of radius ``max |grad chi| / k`` (the geometric ray footprint), which at
+hundreds of nm of C1 is far larger than the ~3 nm FOV of a 128-px camera. So every frame is
+computed on an internal angular grid ``oversample`` times finer than the camera (FOV
+``oversample`` times larger, chosen per frame from the footprint) and binned back to camera
+pixels, which is also what a physical pixel does (it integrates intensity). A footprint that
+would need more than ``max_oversample`` raises (or warns), never silently wraps around.
+
+Partial coherence. Temporal (focal spread, rms ``focal_spread_m``): incoherent sum over
+``focal_spread_samples`` Gauss-Hermite focus values (C10 shifted). Spatial (Gaussian source
+of FWHM ``source_size_m``): averaging Ronchigrams over source points equals averaging over
+sample shifts, which multiplies every sample Fourier component v(q) by
+``exp(-2 pi^2 sigma^2 q^2)`` in the terms linear in the sample potential; we apply that
+envelope to the projected potential once (exact to first order in the weak-phase regime
+of thin carbon, approximate for strong crystal scattering), so it costs nothing per frame.
+
+Units: SI throughout (m, rad, eV); images in camera counts (float32), first axis = x
+(theta_x), optical axis at pixel (size_px // 2, size_px // 2).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+import numpy as np
+
+from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, chi_basis, chi_gradient
+from beamloop.sim.camera import CameraModel
+from beamloop.sim.optics import check_energy, electron_wavelength
+from beamloop.sim.samples import SAMPLES, SampleSpec, transmission
+
+__all__ = ["RonchigramConfig", "RonchigramSimulator", "UndersampledError"]
+
+_C10 = NAMES.index("C10")
+
+
+class UndersampledError(ValueError):
+    """The probe footprint does not fit the largest allowed internal field of view."""
+
+
+def _finite(name: str, value, positive: bool = False, nonneg: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    if nonneg and v < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class RonchigramConfig:
+    """Instrument + sample + camera for Ronchigram simulation (SI units).
+
+    size_px: camera pixels per side (after binning). rad_per_px: camera angular pixel
+    (None -> the camera spans +-1.4 alpha). binning: physical detector pixels per output
+    pixel per axis (scales PSF and readout noise). dose_e: electrons per frame (whole beam).
+    source_size_m: FWHM of the (demagnified, Gaussian) source at the sample.
+    focal_spread_m: rms focal spread (chromatic, Cc dE/E). oversample: internal angular
+    refinement (None -> automatic per frame from the probe footprint, up to max_oversample).
+    on_undersampled: "raise" or "warn" when the footprint needs more than max_oversample.
+    """
+
+    size_px: int = 128
+    energy_eV: float = 300e3
+    convergence_semiangle_rad: float = 30e-3
+    rad_per_px: float | None = None
+    binning: int = 1
+    sample: str = "amorphous_carbon"
+    sample_thickness_m: float = 10e-9
+    sample_rotation_rad: float = 0.0
+    dose_e: float = 1e6
+    detector_gain: float = 8.0
+    readout_noise: float = 2.0
+    detector_psf_px: float = 0.6
+    source_size_m: float = 0.4e-10
+    focal_spread_m: float = 0.0
+    focal_spread_samples: int = 3
+    oversample: int | None = None
+    max_oversample: int = 8
+    on_undersampled: str = "raise"
+    sample_patch_px: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.size_px, (int, np.integer)) or self.size_px < 16 or self.size_px % 2:
+            raise ValueError(f"size_px must be an even integer >= 16, got {self.size_px!r}")
+        check_energy(self.energy_eV)
+        _finite("convergence_semiangle_rad", self.convergence_semiangle_rad, positive=True)
+        if self.convergence_semiangle_rad > 0.2:
+            raise ValueError(f"convergence_semiangle_rad must be in radians (< 0.2), got {self.convergence_semiangle_rad!r}")
+        if self.rad_per_px is not None:
+            _finite("rad_per_px", self.rad_per_px, positive=True)
+        if not isinstance(self.binning, (int, np.integer)) or self.binning < 1:
+            raise ValueError(f"binning must be an integer >= 1, got {self.binning!r}")
+        if self.sample not in SAMPLES:
+            raise ValueError(f"sample must be one of {SAMPLES}, got {self.sample!r}")
+        _finite("sample_thickness_m", self.sample_thickness_m, positive=True)
+        if self.sample_thickness_m > 200e-9:
+            raise ValueError(f"sample_thickness_m must be metres (<= 200e-9), got {self.sample_thickness_m!r}")
+        _finite("sample_rotation_rad", self.sample_rotation_rad)
+        _finite("dose_e", self.dose_e, positive=True)
+        _finite("detector_gain", self.detector_gain, positive=True)
+        _finite("readout_noise", self.readout_noise, nonneg=True)
+        _finite("detector_psf_px", self.detector_psf_px, nonneg=True)
+        _finite("source_size_m", self.source_size_m, nonneg=True)
+        _finite("focal_spread_m", self.focal_spread_m, nonneg=True)
+        if self.focal_spread_samples not in (1, 2, 3, 4, 5):
+            raise ValueError(f"focal_spread_samples must be 1..5 (Gauss-Hermite points), got {self.focal_spread_samples!r}")
+        if self.oversample is not None and (not isinstance(self.oversample, (int, np.integer)) or self.oversample < 1):
+            raise ValueError(f"oversample must be None or an integer >= 1, got {self.oversample!r}")
+        if not isinstance(self.max_oversample, (int, np.integer)) or self.max_oversample < 1:
+            raise ValueError(f"max_oversample must be an integer >= 1, got {self.max_oversample!r}")
+        if self.on_undersampled not in ("raise", "warn"):
+            raise ValueError(f"on_undersampled must be 'raise' or 'warn', got {self.on_undersampled!r}")
+        if self.camera_half_range_rad <= self.convergence_semiangle_rad:
+            raise ValueError(
+                f"convergence_semiangle_rad={self.convergence_semiangle_rad!r} is larger than the detector "
+                f"half-range {self.camera_half_range_rad!r} rad (size_px * rad_per_px / 2): the aperture "
+                "edge would be outside the camera; increase rad_per_px or size_px"
+            )
+
+    # --- derived quantities ---------------------------------------------------------
+    @property
+    def camera_rad_per_px(self) -> float:
+        """Angular size of one (binned) camera pixel, rad."""
+        if self.rad_per_px is not None:
+            return float(self.rad_per_px)
+        return 2 * 1.4 * self.convergence_semiangle_rad / self.size_px
+
+    @property
+    def camera_half_range_rad(self) -> float:
+        return self.size_px / 2 * self.camera_rad_per_px
+
+    @property
+    def wavelength_m(self) -> float:
+        return electron_wavelength(self.energy_eV)
+
+    @property
+    def fov_m(self) -> float:
+        """Real-space field of view at oversample 1: lambda / d_theta (m)."""
+        return self.wavelength_m / self.camera_rad_per_px
+
+    @property
+    def pixel_m(self) -> float:
+        """Real-space pixel of the internal grid: lambda / (camera angular range) (m)."""
+        return self.wavelength_m / (self.size_px * self.camera_rad_per_px)
+
+    def camera_model(self) -> CameraModel:
+        b = self.binning
+        return CameraModel(
+            gain=self.detector_gain,
+            readout_noise=self.readout_noise * b,      # sum of b*b independent readouts
+            psf_sigma_px=self.detector_psf_px / b,     # PSF given in physical pixels
+        )
+
+    def with_(self, **kwargs) -> "RonchigramConfig":
+        """Copy with some fields replaced (validated)."""
+        return replace(self, **kwargs)
+
+
+@dataclass
+class _Grid:
+    """Precomputed internal angular grid for one oversample factor."""
+
+    s: int
+    n: int
+    lo: int                  # the aperture lies in the box [lo, hi) x [lo, hi) of the grid
+    hi: int
+    amp: np.ndarray          # (P,) float32 aperture amplitude over the box (soft edge, 0 outside)
+    basis: np.ndarray        # (len(NAMES), P) float32 chi basis over the box (rad^(n+1))
+    amp_re: np.ndarray       # (P,) amp * (-1)^(ix+iy): the sign centres probe and far field
+    amp_im: np.ndarray       # (P,) -amp_re (imaginary part of amp * exp(-i chi) = -amp sin chi)
+    tx: np.ndarray           # (P,) float32 theta_x over the box
+    ty: np.ndarray
+    power: float             # sum |amp|^2
+
+
+class RonchigramSimulator:
+    """Simulates Ronchigrams for one :class:`RonchigramConfig` (grids and sample precomputed).
+
+    ``simulate(ab)`` -> float32 (size, size) counts with fresh noise every call;
+    ``simulate_batch(abs)`` -> (N, size, size); ``expected(ab)`` -> noiseless electrons.
+    """
+
+    def __init__(self, cfg: RonchigramConfig | None = None, seed: int = 0, **overrides):
+        cfg = cfg or RonchigramConfig()
+        if overrides:
+            cfg = replace(cfg, **overrides)
+        self.cfg = cfg
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(seed)
+        self.wavelength_m = cfg.wavelength_m
+        self.k = 2 * math.pi / self.wavelength_m
+        self.camera = cfg.camera_model()
+        self._grids: dict[int, _Grid] = {}
+        smax = cfg.oversample or cfg.max_oversample
+        auto_patch = min(max(2048, int(math.ceil((cfg.size_px * smax + 512) / 256)) * 256), 4096)
+        n_patch = cfg.sample_patch_px or auto_patch
+        self.patch_px = n_patch
+        spec = SampleSpec(cfg.sample, cfg.sample_thickness_m, cfg.sample_rotation_rad, seed)
+        self._t = transmission(spec, n_patch, cfg.pixel_m, cfg.energy_eV,
+                               blur_sigma_m=cfg.source_size_m / (2 * math.sqrt(2 * math.log(2))))
+        self._coh = self._coherence_states()
+        self._foot = self._footprint_points()
+
+    # --- set-up -----------------------------------------------------------------------
+    def _coherence_states(self) -> tuple[np.ndarray, np.ndarray]:
+        """(focal offsets in m, weights) of the incoherent focus states (Gauss-Hermite)."""
+        cfg = self.cfg
+        K = cfg.focal_spread_samples
+        if K == 1 or cfg.focal_spread_m == 0:
+            return np.zeros(1), np.ones(1)
+        x, w = np.polynomial.hermite_e.hermegauss(K)     # probabilists' Hermite: N(0, 1)
+        return x * cfg.focal_spread_m, w / w.sum()
+
+    def _footprint_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Angles on the aperture (edge-heavy polar set) where the ray footprint is evaluated."""
+        a = self.cfg.convergence_semiangle_rad
+        r = a * np.sqrt(np.linspace(0.05, 1.0, 12))
+        ph = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        R, P = np.meshgrid(r, ph, indexing="ij")
+        return (R * np.cos(P)).ravel(), (R * np.sin(P)).ravel()
+
+    def grid(self, s: int) -> _Grid:
+        g = self._grids.get(s)
+        if g is not None:
+            return g
+        cfg = self.cfg
+        n = cfg.size_px * s
+        dth = cfg.camera_rad_per_px / s
+        off = (s - 1) / 2
+        i = np.arange(n)
+        th = (i - n / 2 - off) * dth
+        TX, TY = np.meshgrid(th, th, indexing="ij")
+        R = np.hypot(TX, TY)
+        amp = np.clip((cfg.convergence_semiangle_rad - R) / dth + 0.5, 0.0, 1.0)
+        inside = np.flatnonzero(amp.any(axis=1))
+        lo, hi = int(inside[0]), int(inside[-1]) + 1
+        box = (slice(lo, hi), slice(lo, hi))
+        I, J = np.meshgrid(i, i, indexing="ij")
+        tx, ty = TX[box].ravel(), TY[box].ravel()
+        sign = np.where((I + J) % 2 == 0, 1.0, -1.0)[box].ravel()
+        a = amp[box].ravel()
+        g = _Grid(
+            s=s, n=n, lo=lo, hi=hi, amp=a.astype(np.float32),
+            basis=chi_basis(tx, ty).astype(np.float32),
+            amp_re=(a * sign).astype(np.float32), amp_im=(-a * sign).astype(np.float32),
+            tx=tx.astype(np.float32), ty=ty.astype(np.float32),
+            power=float(np.sum(amp**2)),
+        )
+        self._grids[s] = g
+        return g
+
+    # --- sampling check -----------------------------------------------------------------
+    def footprint_m(self, abs_) -> np.ndarray:
+        """Diameter (m) of the region the probe covers at the sample, per aberration set.
+
+        2 * (max over the aperture of |grad chi| / k + 3 sigma focal spread * alpha
+        + 3 sigma source + 2 lambda / alpha (diffraction tail)).
+        """
+        C, _ = _coeff_matrix(abs_)
+        tx, ty = self._foot
+        gx, gy = chi_gradient(C, tx, ty, self.wavelength_m)
+        r = np.sqrt(gx**2 + gy**2).max(axis=1) / self.k
+        cfg = self.cfg
+        a = cfg.convergence_semiangle_rad
+        df_max = float(np.abs(self._coh[0]).max())
+        extra = df_max * a + 2 * self.wavelength_m / a
+        return 2 * (r + extra)
+
+    def required_oversample(self, abs_) -> np.ndarray:
+        """Smallest internal oversample per aberration set so the footprint fits the FOV."""
+        d = self.footprint_m(abs_)
+        return np.maximum(1, np.ceil(d * 1.1 / self.cfg.fov_m)).astype(int)
+
+    def _choose_oversample(self, C: np.ndarray) -> np.ndarray:
+        cfg = self.cfg
+        if cfg.oversample is not None:
+            need = self.required_oversample(C)
+            bad = need > cfg.oversample
+            s = np.full(len(C), cfg.oversample)
+        else:
+            need = self.required_oversample(C)
+            bad = need > cfg.max_oversample
+            s = np.minimum(need, cfg.max_oversample)
+        if np.any(bad):
+            j = int(np.argmax(bad))
+            limit = cfg.oversample or cfg.max_oversample
+            msg = (
+                f"aberrations too large for this camera sampling: the probe footprint "
+                f"{self.footprint_m(C[j:j+1])[0]*1e9:.1f} nm needs oversample {int(need[j])} > {limit} "
+                f"(FOV {cfg.fov_m*1e9:.2f} nm per oversample step; frame {j}: "
+                f"{Aberrations.from_vector(C[j])!r}). Raise max_oversample, rad_per_px or reduce the aberrations."
+            )
+            if cfg.on_undersampled == "raise":
+                raise UndersampledError(msg)
+            warnings.warn(msg + " Simulated anyway: expect wrap-around artefacts.", stacklevel=3)
+        return s
+
+    # --- core -------------------------------------------------------------------------------
+    def _positions_px(self, shifts: np.ndarray) -> np.ndarray:
+        """Probe positions in patch pixels (float) from scan shifts (m)."""
+        return self.patch_px / 2 + shifts / self.cfg.pixel_m
+
+    def _intensity(self, C: np.ndarray, pos_px: np.ndarray, s: int) -> np.ndarray:
+        """Noiseless far-field intensity, binned to camera pixels, sum ~ 1. (B, size, size)."""
+        import torch
+
+        g = self.grid(s)
+        n = g.n
+        B = len(C)
+        half = n // 2
+        ip = np.floor(pos_px).astype(np.int64)
+        fp = (pos_px - ip) * self.cfg.pixel_m                     # sub-pixel remainder, m
+        lo = ip - half
+        if np.any(lo < 0) or np.any(lo + n > self.patch_px):
+            raise UndersampledError(
+                f"scan_shift_m (or the oversampled field of view) out of the simulated sample patch (+-{(self.patch_px - n) / 2 * self.cfg.pixel_m * 1e9:.1f} nm "
+                f"at oversample {s})"
+            )
+        if np.all(lo == lo[0]):
+            crop = self._t[lo[0, 0]:lo[0, 0] + n, lo[0, 1]:lo[0, 1] + n][None]
+        else:
+            crop = np.empty((B, n, n), np.complex64)
+            for b in range(B):
+                crop[b] = self._t[lo[b, 0]:lo[b, 0] + n, lo[b, 1]:lo[b, 1] + n]
+        # chi in float32 (|chi| up to ~1e3 rad -> phase error ~1e-4 rad, negligible here)
+        with _blas_single_thread():
+            base = (self.k * C).astype(np.float32) @ g.basis          # (B, P)
+        if np.any(fp):
+            base += (self.k * fp[:, 0:1]).astype(np.float32) * g.tx
+            base += (self.k * fp[:, 1:2]).astype(np.float32) * g.ty
+        lo_, hi_ = g.lo, g.hi
+        w_box = hi_ - lo_
+        wave = np.zeros((B, n, n), np.complex64)
+        box = wave[:, lo_:hi_, lo_:hi_]
+        out = None
+        for df, w in zip(*self._coh):
+            ph = base + np.float32(self.k * df) * g.basis[_C10] if df else base
+            c = np.cos(ph)
+            c *= g.amp_re
+            box.real = c.reshape(B, w_box, w_box)
+            c = np.sin(ph, out=c)
+            c *= g.amp_im
+            box.imag = c.reshape(B, w_box, w_box)
+            psi = torch.fft.ifft2(torch.from_numpy(wave)).numpy()
+            np.multiply(psi, crop, out=psi)
+            far = torch.fft.fft2(torch.from_numpy(psi)).numpy()
+            inten = np.square(far.real)
+            inten += np.square(far.imag)
+            if out is None:
+                out = inten if w == 1 else inten * np.float32(w)
+            else:
+                out += inten * np.float32(w)
+        I = out
+        if s > 1:
+            m = self.cfg.size_px
+            I = I.reshape(B, m, s, m, s).sum(axis=(2, 4))
+        return I / np.float32(g.power)
+
+    # --- public API ---------------------------------------------------------------------
+    def _prepare(self, abs_, names, scan_shifts, random_positions, rng) -> tuple[np.ndarray, np.ndarray]:
+        if names is not None and not isinstance(abs_, Aberrations) and not (
+            isinstance(abs_, (list, tuple)) and abs_ and isinstance(abs_[0], Aberrations)
+        ):
+            arr = np.atleast_2d(np.asarray(abs_, dtype=float))
+            abs_ = np.stack([Aberrations.from_vector(row, names).vector for row in arr])
+        C, _ = _coeff_matrix(abs_)
+        B = len(C)
+        if scan_shifts is None:
+            shifts = np.zeros((B, 2))
+        else:
+            shifts = np.asarray(scan_shifts, dtype=float)
+            if shifts.shape == (2,):
+                shifts = np.broadcast_to(shifts, (B, 2)).copy()
+            if shifts.shape != (B, 2) or not np.all(np.isfinite(shifts)):
+                raise ValueError(f"scan_shift_m must be finite, shape (2,) or ({B}, 2) metres, got shape {shifts.shape}")
+        pos = self._positions_px(shifts)
+        if random_positions:
+            s_all = self._choose_oversample(C)
+            margin = self.cfg.size_px * s_all / 2 + 2
+            span = self.patch_px / 2 - margin
+            if np.any(span <= 0):
+                raise ValueError("sample patch too small for random positions at this oversample; "
+                                 "raise sample_patch_px")
+            pos = pos + rng.uniform(-1, 1, size=(B, 2)) * span[:, None]
+        return C, pos
+
+    def _expected_core(self, C: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        s_all = self._choose_oversample(C)
+        out = np.empty((len(C), self.cfg.size_px, self.cfg.size_px), np.float32)
+        for s in np.unique(s_all):
+            sel = np.flatnonzero(s_all == s)
+            n = self.cfg.size_px * int(s)
+            chunk = max(1, (1 << 21) // (n * n))
+            for k in range(0, len(sel), chunk):
+                part = sel[k:k + chunk]
+                out[part] = self._intensity(C[part], pos[part], int(s))
+        out *= np.float32(self.cfg.dose_e)
+        return out
+
+    def expected(self, abs_, scan_shift_m=None, names: Sequence[str] | None = None,
+                 random_positions: bool = False, rng=None) -> np.ndarray:
+        """Noiseless expected electrons per camera pixel (float32), before the camera model.
+
+        Accepts one :class:`Aberrations` (-> (size, size)) or a batch (list or (N, len(names))
+        array in metres) (-> (N, size, size)). Sum over the image ~ dose_e (minus what falls
+        outside the camera).
+        """
+        single = isinstance(abs_, Aberrations)
+        rng = self.rng if rng is None else rng
+        C, pos = self._prepare([abs_] if single else abs_, names, scan_shift_m, random_positions, rng)
+        out = self._expected_core(C, pos)
+        return out[0] if single else out
+
+    def simulate(self, ab: Aberrations, rng: np.random.Generator | None = None,
+                 scan_shift_m: tuple[float, float] = (0.0, 0.0), noise: bool = True) -> np.ndarray:
+        """One Ronchigram: float32 (size_px, size_px) camera counts, fresh noise each call."""
+        if not isinstance(ab, Aberrations):
+            raise TypeError(f"ab must be an Aberrations, got {type(ab).__name__}; use simulate_batch for arrays")
+        return self.simulate_batch([ab], rng=rng, scan_shift_m=scan_shift_m, noise=noise)[0]
+
+    def simulate_batch(self, abs_, rng: np.random.Generator | None = None, scan_shift_m=None,
+                       names: Sequence[str] | None = None, random_positions: bool = False,
+                       noise: bool = True) -> np.ndarray:
+        """Batch of Ronchigrams (N, size_px, size_px) float32 counts.
+
+        ``abs_``: list of :class:`Aberrations` or an (N, len(names)) array in metres
+        (``names`` default :data:`Aberrations.NAMES`). ``scan_shift_m``: (2,) or (N, 2) probe
+        positions (m) relative to the sample origin; ``random_positions``: add a random
+        position per frame (a fresh sample region, for training sets). Batches of 16 or
+        more run in two threads (numpy and torch release the GIL), each with its own
+        child RNG drawn from ``rng``, so results are reproducible for a given seed.
+        """
+        rng = self.rng if rng is None else rng
+        if isinstance(abs_, Aberrations):
+            abs_ = [abs_]
+        C, pos = self._prepare(abs_, names, scan_shift_m, random_positions, rng)
+        B = len(C)
+
+        def work(sel: np.ndarray, child: np.random.Generator) -> np.ndarray:
+            e = self._expected_core(C[sel], pos[sel])
+            return self.camera.expose(e, child, noise=noise)
+
+        if B < 16:
+            return work(np.arange(B), rng)
+        parts = np.array_split(np.arange(B), 2)
+        children = rng.spawn(len(parts))
+        results = list(_pool().map(work, parts, children))
+        return np.concatenate(results, axis=0)
+
+
+_POOL = None
+_TPC = None
+
+
+def _blas_single_thread():
+    """Context limiting BLAS to one thread: the tiny chi matmul is far slower with OpenBLAS
+    threads on a busy machine, and batches already run in two threads."""
+    global _TPC
+    if _TPC is None:
+        from threadpoolctl import ThreadpoolController
+
+        _TPC = ThreadpoolController()
+    return _TPC.limit(limits=1, user_api="blas")
+
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ronchigram")
+    return _POOL

@@ -1,0 +1,119 @@
+"""The BO policy, the policy registry and the main job on the in-process twin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from beamloop.controller.align_bench import SuccessCriterion, parse_axes, twin_ronchigram_options
+from beamloop.controller.align_defaults import policy_options
+from beamloop.controller.align_job import JobConfig, run_job
+from beamloop.controller.align_loop import run_alignment
+from beamloop.controller.backend import KnobInfo
+from beamloop.controller.local_backend import LocalTwinBackend
+from beamloop.controller.policies import BayesOptPolicy, available_policies, make_policy, register_policy
+from beamloop.controller.record import read_run
+from beamloop.sim.microscope import Microscope, MicroscopeConfig
+
+from .conftest import ScriptedPolicy
+
+AXES = ["C10", "C12.x"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def twin(seed=0, **kw):
+    return Microscope(MicroscopeConfig(ronchigram=twin_ronchigram_options(), **kw), seed=seed)
+
+
+def test_registry():
+    assert "bo" in available_policies()
+    assert isinstance(make_policy("bo", max_frames=5), BayesOptPolicy)
+    with pytest.raises(ValueError, match="policy: unknown policy 'nope'"):
+        make_policy("nope")
+    register_policy("scripted-test", lambda **kw: ScriptedPolicy([]))
+    assert "scripted-test" in available_policies()
+    with pytest.raises(ValueError, match="not_an_option"):
+        BayesOptPolicy(not_an_option=1)
+
+
+def test_search_box_stays_inside_limits():
+    knobs = {"C10": KnobInfo("C10", "m", -1e-6, 1e-6, "C10")}
+    pol = BayesOptPolicy(max_frames=6, n_init=3, seed=0, windows={"C10": 500e-9})
+    pol.reset(knobs, {"C10": 0.9e-6}, ["C10"])
+    assert pol.hi[0] == 1e-6 and pol.lo[0] == pytest.approx(0.4e-6)
+    from beamloop.controller.backend import Frame
+
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        s = pol.propose()
+        if s is None:
+            break
+        assert 0.4e-6 - 1e-15 <= s["C10"] <= 1e-6
+        pol.observe(s, Frame(rng.poisson(100.0, (64, 64)).astype(float) * 8, 0, 0.0))
+    assert pol.propose() is None  # budget spent
+
+
+def test_bo_aligns_the_twin_with_noise_and_drift():
+    """From a +-60 nm misalignment of (C1, A1x) the policy ends within the ASIMOV 20 nm."""
+    m = twin(seed=3)
+    m.misalign(np.random.default_rng(3), {"C10": 60e-9, "C12.x": 60e-9})
+    start = np.hypot(m.true_aberration_dict()["C10"], m.true_aberration_dict()["C12.x"])
+    opts = policy_options("bo", AXES, max_frames=20)
+    opts["windows"] = {"C10": 80e-9, "C12.x": 80e-9}
+    res = asyncio.run(run_alignment(LocalTwinBackend(m), make_policy("bo", seed=0, **opts), AXES, offload_policy=False))
+    truth = m.true_aberration_dict()
+    resid = np.hypot(truth["C10"], truth["C12.x"])
+    assert res.status in ("converged", "finished") and res.frames <= 20
+    assert resid < 20e-9, (start, resid, res.frames)
+
+
+def test_twin_refuses_a_command_beyond_its_limit_and_restores():
+    m = twin(seed=1, drift=False)
+    start = m.get_knobs()
+    pol = ScriptedPolicy([{"C10": 10e-9, "C12.x": 0.0}, {"C10": 3e-6, "C12.x": 0.0}])  # C10 limit is 2 um
+    res = asyncio.run(run_alignment(LocalTwinBackend(m), pol, AXES, offload_policy=False))
+    assert res.status == "refused" and "C10" in res.message
+    assert res.restored and m.get_knobs() == start
+
+
+def test_job_record_and_report(tmp_path):
+    m = twin(seed=2)
+    m.misalign(np.random.default_rng(2), {"C10": 100e-9, "C12.x": 100e-9})
+    cfg = JobConfig(axes=AXES, policy_options=policy_options("bo", AXES, max_frames=5), out_dir=tmp_path)
+    out = asyncio.run(run_job(LocalTwinBackend(m), cfg))
+    r = read_run(out.record)
+    assert r["frames"]["images"].shape == (6, 128, 128)  # 5 frames + 1 verification frame
+    assert len(r["steps"]["cost"]) == 5 and np.all(np.isfinite(r["steps"]["cost"]))
+    assert r["steps"]["estimate"].shape == (5, 2)
+    meta = json.loads(r["frames"]["meta_json"][0])
+    assert "true_aberrations" in meta
+    assert set(out.residual) >= set(AXES)
+    assert r["result"]["status"] in ("converged", "finished")
+    assert r["config"]["policy_options"]["max_frames"] == 5
+    assert r["landscape"]["mean"].shape == (60, 60)
+    kinds = list(r["commands"]["kind"])
+    assert kinds.count("acquire") == 5 and kinds.count("set") >= 6
+    assert out.report is not None and out.report.stat().st_size > 20_000
+    # the twin was left at the final setting the record names
+    final = json.loads(r["result"]["final_json"])
+    assert all(m.get_knobs()[a] == pytest.approx(final[a]) for a in AXES)
+
+
+def test_parse_axes_and_criterion():
+    assert parse_axes("C1,A1x,A1y,B2x,B2y") == ["C10", "C12.x", "C12.y", "C21.x", "C21.y"]
+    with pytest.raises(ValueError, match="axes"):
+        parse_axes("C1,Q9")
+    crit = SuccessCriterion(["C10", "C12.x"])
+    assert crit.ok({"C10": 12e-9, "C12.x": 15e-9})
+    assert not crit.ok({"C10": 15e-9, "C12.x": 15e-9})
+    assert "20 nm" in crit.describe()

@@ -1,0 +1,225 @@
+"""``beamloop align`` (the main job) and ``beamloop bench align``.
+
+Thin wiring: option parsing, the rich display, opening the backend; the loop, policy and
+record live in ``beamloop.controller`` (align_job, align_loop, policies, record, align_bench).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+DEFAULT_AXES = "C1,A1x,A1y,B2x,B2y"
+
+
+def _nm(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1e9:8.1f}"
+
+
+class _Display:
+    """Live rich view of a run: one row per frame (last 12), cost, best cost, estimate."""
+
+    def __init__(self, axes: list[str], stop_cost: float | None, quiet: bool):
+        from rich.console import Console
+
+        self.axes, self.stop_cost, self.quiet = axes, stop_cost, quiet
+        self.console = Console()
+        self.rows: list[tuple] = []
+        self.status = "starting"
+        self.best: float | None = None
+        self.live = None
+
+    def _table(self):
+        from rich.table import Table
+
+        t = Table(title=f"beamloop align - {self.status}", caption=(f"stop at cost <= {self.stop_cost:.4f}" if self.stop_cost else None))
+        t.add_column("frame", justify="right")
+        t.add_column("cost", justify="right")
+        t.add_column("best", justify="right")
+        for a in self.axes:
+            t.add_column(f"{a} (nm)", justify="right")
+        for row in self.rows[-12:]:
+            t.add_row(*row)
+        return t
+
+    def __enter__(self):
+        if not self.quiet:
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.__exit__(*exc)
+
+    def __call__(self, ev) -> None:
+        if ev.kind == "step" and ev.report is not None:
+            c = ev.report.cost
+            if c is not None:
+                self.best = c if self.best is None else min(self.best, c)
+            self.status = f"frame {ev.step}"
+            self.rows.append((str(ev.step), "-" if c is None else f"{c:.4f}", "-" if self.best is None else f"{self.best:.4f}",
+                              *[_nm(ev.setting.get(a)) for a in self.axes]))
+        else:
+            self.status = ev.kind
+            msg = f"[{ev.kind}] {ev.message}"
+            if self.live is not None:
+                self.live.console.print(msg)
+            elif ev.kind not in ("start",):
+                self.console.print(msg)
+        if self.live is not None:
+            self.live.update(self._table())
+
+
+def _summary(console, outcome, axes: list[str], elapsed: float) -> None:
+    from rich.table import Table
+
+    res = outcome.result
+    t = Table(title=f"alignment {res.status}: {res.message}")
+    t.add_column("knob")
+    t.add_column("start (nm)", justify="right")
+    t.add_column("final (nm)", justify="right")
+    t.add_column("residual aberration (nm)", justify="right")
+    for a in axes:
+        r = outcome.residual.get(a) if outcome.residual else None
+        t.add_row(a, _nm(res.start.get(a)), _nm(res.final.get(a)), _nm(r) if r is not None else "unknown")
+    console.print(t)
+    extra = f" + {outcome.verification_frames} verification frame" if outcome.verification_frames else ""
+    cost = f", final cost {outcome.final_cost:.4f}" if outcome.final_cost is not None else ""
+    console.print(f"frames used: {res.frames}{extra}; time {elapsed:.1f} s{cost}")
+    console.print(f"record: {outcome.record}" + (f"   report: {outcome.report}" if outcome.report else ""))
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    @app.command("align")
+    def align(
+        microscope: Optional[str] = typer.Option(
+            None, "--microscope", help="Control address of a running twin/instrument (tcp://host:port). Default: start an embedded twin."
+        ),
+        data: Optional[str] = typer.Option(None, "--data", help="Data (frame) address; default: the control port + 1."),
+        axes: str = typer.Option(DEFAULT_AXES, "--axes", help="Axes to align: C1,A1x,A1y,B2x,B2y (or knob names C10,C12.x,...)."),
+        policy: str = typer.Option("bo", "--policy", help="Alignment policy (bo, nn, ...)."),
+        max_frames: int = typer.Option(0, "--max-frames", help="Frame budget (0: the policy's default for the axes)."),
+        stop_cost: Optional[float] = typer.Option(None, "--stop-cost", help="bo: stop when a measured Fourier-ellipse cost is <= this (cycles/px). Default: the twin's calibration."),
+        camera_gain: Optional[float] = typer.Option(None, "--camera-gain", help="bo: camera counts per electron (default: the twin's camera, 8)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the embedded twin, its misalignment and the policy."),
+        misalign: bool = typer.Option(True, "--misalign/--no-misalign", help="Embedded twin: start from a random misalignment of the knobs."),
+        out: Path = typer.Option(Path("runs"), "--out", help="Directory for the run record (HDF5) and report (PNG)."),
+        quiet: bool = typer.Option(False, "--quiet", help="No live display, only the summary."),
+    ) -> None:
+        """Align the microscope (by default an embedded digital twin over loopback sockets) and record the run.
+
+        Ctrl-C aborts: the aligned knobs are set back to their starting values and read back.
+        """
+        import asyncio
+
+        import numpy as np
+        from rich.console import Console
+
+        from beamloop.controller.align_bench import DEFAULT_MISALIGN, parse_axes, twin_ronchigram_options
+        from beamloop.controller.align_defaults import policy_options
+        from beamloop.controller.align_job import JobConfig, random_start, run_job
+        from beamloop.controller.policies import available_policies
+        from beamloop.controller.zmq_backend import ZmqTwinBackend
+
+        console = Console()
+        try:
+            knob_axes = parse_axes(axes)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--axes") from None
+        if policy not in available_policies():
+            raise typer.BadParameter(f"unknown policy {policy!r}; available: {', '.join(available_policies())}", param_hint="--policy")
+        options = policy_options(policy, knob_axes, max_frames or None, stop_cost, camera_gain)
+        stop_fn = None
+        if microscope is None:
+            from beamloop.controller.twin_server import start_embedded_twin
+            from beamloop.sim.microscope import MicroscopeConfig
+
+            console.print("starting the embedded twin (loopback sockets) ...")
+            ctrl, data_addr, stop_fn = start_embedded_twin(MicroscopeConfig(ronchigram=twin_ronchigram_options()), seed=seed)
+            source = f"embedded twin (seed {seed}) at {ctrl}"
+            offsets = random_start(np.random.default_rng(seed), knob_axes, DEFAULT_MISALIGN) if misalign else {}
+        else:
+            ctrl = microscope
+            if data is None:
+                host, _, port = microscope.rpartition(":")
+                if not port.isdigit():
+                    raise typer.BadParameter(f"cannot derive a data address from {microscope!r}; give --data", param_hint="--microscope")
+                data = f"{host}:{int(port) + 1}"
+            data_addr, source, offsets = data, f"instrument at {microscope}", {}
+        cfg = JobConfig(axes=knob_axes, policy=policy, policy_options=options,
+                        max_frames=max(options.get("max_frames") or 0, max_frames, 1) + 5, out_dir=out,
+                        start_offsets=offsets, source=source, seed=seed)
+        display = _Display(knob_axes, options.get("stop_cost"), quiet)
+        t0 = time.time()
+
+        async def main():
+            backend = ZmqTwinBackend(ctrl, data_addr)
+            await backend.connect()
+            try:
+                return await run_job(backend, cfg, on_event=display)
+            finally:
+                await backend.close()
+
+        code = 0
+        try:
+            with display:
+                outcome = asyncio.run(main())
+            _summary(console, outcome, knob_axes, time.time() - t0)
+            code = 0 if outcome.result.status in ("converged", "finished") else 1
+        except KeyboardInterrupt:
+            console.print(f"[bold yellow]aborted by Ctrl-C[/]; the knobs were set back to their starting values "
+                          f"(see the messages above); the record is in {out}/")
+            code = 130
+        finally:
+            if stop_fn is not None:
+                stop_fn()
+        raise typer.Exit(code)
+
+    @bench.command("align")
+    def bench_align(
+        policy: str = typer.Option("bo", "--policy", help="Alignment policy (bo, nn, ...)."),
+        axes: str = typer.Option("C1,A1x", "--axes", help="Axes: C1,A1x,A1y,B2x,B2y."),
+        trials: int = typer.Option(100, "--trials", help="Number of random misalignments."),
+        seed: int = typer.Option(0, "--seed", help="Seed: the same seed repeats the same trials."),
+        noise: bool = typer.Option(True, "--noise/--no-noise", help="Shot noise on the twin's frames."),
+        drift: bool = typer.Option(True, "--drift/--no-drift", help="Aberration drift on the twin."),
+        max_frames: int = typer.Option(0, "--max-frames", help="Frame budget per trial (0: the policy's default for the axes)."),
+        stop_cost: Optional[float] = typer.Option(None, "--stop-cost", help="bo: stop threshold (default: calibrated on the twin before the trials)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        out: Optional[Path] = typer.Option(None, "--out", help="Result file (default bench_results/align_<policy>_<axes>.json)."),
+    ) -> None:
+        """Success rate and frames needed over many random misalignments of the in-process twin."""
+        import warnings
+
+        from rich.console import Console
+
+        from beamloop.controller.align_bench import BenchConfig, parse_axes, run_bench
+        from beamloop.controller.align_defaults import policy_options
+        from beamloop.tools.benchio import emit
+
+        warnings.filterwarnings("ignore", message="aberrations too large")
+        try:
+            knob_axes = parse_axes(axes)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--axes") from None
+        options = policy_options(policy, knob_axes, max_frames or None, stop_cost)
+        cfg = BenchConfig(policy=policy, axes=knob_axes, trials=trials, seed=seed, noise=noise, drift=drift,
+                          policy_options=options, calibrate_stop=(policy == "bo" and stop_cost is None))
+        console = Console(stderr=True)
+        t0 = time.perf_counter()
+
+        def progress(i, trial):
+            console.print(f"trial {i + 1}/{trials}: {trial['frames']} frames, success={trial['success']} "
+                          f"({time.perf_counter() - t0:.0f} s)")
+
+        result = run_bench(cfg, progress=progress)
+        result["policy_options"] = {k: v for k, v in cfg.policy_options.items() if isinstance(v, (int, float, str, type(None)))}
+        name = f"align_{policy}_{'_'.join(a.replace('.', '') for a in knob_axes)}"
+        emit(name, result, as_json, out)

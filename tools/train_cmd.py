@@ -1,0 +1,53 @@
+"""``beamloop train alignment|trigger``: reproduce the committed network weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    train = typer.Typer(help="Train the quantised networks (data from the twin, Brevitas QAT).", no_args_is_help=True)
+    app.add_typer(train, name="train")
+
+    @train.command("alignment")
+    def alignment(
+        out: Path = typer.Option(None, help="weights directory (default: the committed models/weights)"),
+        data_dir: Path = typer.Option(Path("data/alignment"), help="HDF5 shards (reused if present)"),
+        n_train: int = typer.Option(2048, help="training pairs"),
+        n_val: int = typer.Option(512, help="held-out pairs"),
+        epochs: int = typer.Option(40),
+        workers: int = typer.Option(2, help="data-generation worker processes"),
+        max_train_seconds: float = typer.Option(420.0, help="wall-clock cap of the training loop"),
+        seed: int = typer.Option(0),
+    ) -> None:
+        """Generate Ronchigram pairs with the twin and train the alignment CNN."""
+        from beamloop.models.alignment_pipeline import run
+        from beamloop.models.model_card import write_card
+        from beamloop.models.registry import WEIGHTS_DIR
+
+        meta = run(out or WEIGHTS_DIR, data_dir, n_train, n_val, epochs, workers, max_train_seconds, seed, typer.echo)
+        card = write_card(out or WEIGHTS_DIR)
+        typer.echo(f"held-out RMSE (nm): {meta['metrics_heldout']['rmse_nm']}\nmodel card: {card}")
+
+    @train.command("trigger")
+    def trigger(
+        out: Path = typer.Option(None, help="weights directory (default: the committed models/weights)"),
+        data_dir: Path = typer.Option(Path("data/trigger"), help="HDF5 stream files (reused if present)"),
+        n_train: int = typer.Option(240, help="training streams"),
+        n_val: int = typer.Option(80, help="held-out streams"),
+        epochs: int = typer.Option(200),
+        workers: int = typer.Option(2),
+        max_train_seconds: float = typer.Option(240.0),
+        seed: int = typer.Option(0),
+    ) -> None:
+        """Generate labelled detector streams with the twin and train the trigger MLP."""
+        from beamloop.models.model_card import write_card
+        from beamloop.models.registry import WEIGHTS_DIR
+        from beamloop.models.trigger_pipeline import run
+
+        meta = run(out or WEIGHTS_DIR, data_dir, n_train, n_val, epochs, workers, max_train_seconds, seed=seed,
+                   progress=typer.echo)
+        card = write_card(out or WEIGHTS_DIR)
+        typer.echo(f"held-out: {meta['metrics_heldout']}\nmodel card: {card}")
