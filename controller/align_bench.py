@@ -29,7 +29,7 @@ import numpy as np
 # CLI aliases of the bench axes -> knob names of the twin
 AXIS_ALIASES: dict[str, str] = {"C1": "C10", "A1x": "C12.x", "A1y": "C12.y", "B2x": "C21.x", "B2y": "C21.y"}
 # Misalignment half-widths per aberration (m): C1, A1 a few hundred nm, B2 a few um.
-DEFAULT_MISALIGN: dict[str, float] = {"C10": 250e-9, "C12.x": 250e-9, "C12.y": 250e-9, "C21.x": 2.5e-6, "C21.y": 2.5e-6}
+DEFAULT_MISALIGN: dict[str, float] = {"C10": 150e-9, "C12.x": 150e-9, "C12.y": 150e-9, "C21.x": 2e-6, "C21.y": 2e-6}
 # The policy's search box around the start is this much wider than the misalignment window
 # (the knobs' scale error and cross-talk put the aligned setting slightly outside it).
 SEARCH_MARGIN = 1.2

@@ -25,7 +25,7 @@ from scipy.optimize import minimize
 from scipy.stats import norm
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
@@ -69,7 +69,10 @@ class BOConfig:
     local_fraction/local_sigma: share and spread of candidates drawn around the best point;
     n_polish: candidates refined with L-BFGS-B; length_scale_bounds: GP length-scale bounds;
     noise_bounds: white-noise variance bounds (normalised target); n_restarts: extra random
-    restarts of the marginal-likelihood optimiser.
+    restarts of the marginal-likelihood optimiser; min_distance: a proposal must be at least this
+    far from every point already measured (re-measuring the same setting teaches the GP
+    nothing new and stalls the search at the best point); kernel: ``"rbf"`` (squared exponential,
+    as ASIMOV) or ``"matern52"`` (rougher, suits the V-shaped cost near its floor).
     """
 
     rho: float = 0.5
@@ -81,6 +84,8 @@ class BOConfig:
     length_scale_bounds: tuple[float, float] = (0.05, 20.0)
     noise_bounds: tuple[float, float] = (1e-6, 1e-1)
     n_restarts: int = 1
+    min_distance: float = 0.03
+    kernel: str = "rbf"
 
 
 class BayesOptimizer:
@@ -126,9 +131,13 @@ class BayesOptimizer:
     # -- model --------------------------------------------------------------------------
     def _kernel(self):
         c = self.config
-        return ConstantKernel(1.0, (1e-3, 1e3)) * RBF(
-            length_scale=np.full(self.dim, 0.5), length_scale_bounds=c.length_scale_bounds
-        ) + WhiteKernel(1e-3, c.noise_bounds)
+        if c.kernel == "rbf":
+            base = RBF(length_scale=np.full(self.dim, 0.5), length_scale_bounds=c.length_scale_bounds)
+        elif c.kernel == "matern52":
+            base = Matern(length_scale=np.full(self.dim, 0.5), length_scale_bounds=c.length_scale_bounds, nu=2.5)
+        else:
+            raise ValueError(f"kernel: must be 'rbf' or 'matern52', got {c.kernel!r}")
+        return ConstantKernel(1.0, (1e-3, 1e3)) * base + WhiteKernel(1e-3, c.noise_bounds)
 
     def fit(self) -> GaussianProcessRegressor:
         """Fit (or return the cached) GP to the observations; hyper-parameters by marginal likelihood."""
@@ -182,13 +191,13 @@ class BayesOptimizer:
                 np.clip(x_best + c.local_sigma * self.rng.standard_normal((n_local, self.dim)), -1.0, 1.0),
             ]
         )
-        acq = self.acquisition(cand)
+        acq = self.acquisition(cand) * self._far_enough(cand)
         order = np.argsort(acq)[::-1][: c.n_polish]
         best_x, best_a = cand[order[0]], acq[order[0]]
         if best_a <= 0.0:
             # EI vanished everywhere (flat posterior): explore where the GP is least sure.
             _, sd = self.predict(cand)
-            return cand[int(np.argmax(sd))]
+            return cand[int(np.argmax(sd * self._far_enough(cand)))]
         for i in order:
             res = minimize(
                 lambda z: -float(self.acquisition(z[None, :])[0]),
@@ -197,9 +206,17 @@ class BayesOptimizer:
                 bounds=[(-1.0, 1.0)] * self.dim,
                 options={"maxiter": 30},
             )
-            if res.success and -res.fun > best_a:
-                best_x, best_a = np.clip(res.x, -1.0, 1.0), -res.fun
+            x_new = np.clip(res.x, -1.0, 1.0)
+            if res.success and -res.fun > best_a and self._far_enough(x_new[None, :])[0]:
+                best_x, best_a = x_new, -res.fun
         return best_x
+
+    def _far_enough(self, x: np.ndarray) -> np.ndarray:
+        """1.0 where a point is at least ``min_distance`` from all observations, else 0.0."""
+        if self.config.min_distance <= 0 or len(self.X) == 0:
+            return np.ones(len(x))
+        d2 = np.min(np.sum((x[:, None, :] - self.X[None, :, :]) ** 2, axis=2), axis=1)
+        return (d2 >= self.config.min_distance**2).astype(float)
 
     def posterior_minimum(self, n: int = 4096) -> np.ndarray:
         """The point (among random candidates and the observations) with the lowest posterior mean."""

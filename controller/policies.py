@@ -35,13 +35,14 @@ _REGISTRY: dict[str, PolicyFactory] = {}
 PLUGIN_MODULES = ["beamloop.controller.nn_policy"]
 
 # Default half-widths of the search box around the starting value, per aberration (metres):
-# C1 and A1 a few hundred nm, B2 a few um (the tuning windows of BEACON/STEMalign).
+# 1.2 x the twin benchmark's misalignment windows (C1, A1 +-150 nm, B2 +-2 um), see
+# docs/alignment.md for why not wider on the default twin camera.
 DEFAULT_WINDOWS: dict[str, float] = {
-    "C10": 300e-9,
-    "C12.x": 300e-9,
-    "C12.y": 300e-9,
-    "C21.x": 3e-6,
-    "C21.y": 3e-6,
+    "C10": 180e-9,
+    "C12.x": 180e-9,
+    "C12.y": 180e-9,
+    "C21.x": 2.4e-6,
+    "C21.y": 2.4e-6,
 }
 
 

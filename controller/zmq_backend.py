@@ -260,7 +260,8 @@ class ZmqTwinBackend(MicroscopeBackend):
     def _bad(self, reason: str) -> None:
         self.bad_messages += 1
         self.last_bad_message = reason
-        log.warning("dropped malformed message: %s", reason)
+        if self.bad_messages <= 10 or self.bad_messages % 1000 == 0:  # no log flood from a broken peer
+            log.warning("dropped malformed message #%d: %s", self.bad_messages, reason)
 
     async def _data_reader(self) -> None:
         sock = self._data

@@ -79,6 +79,8 @@ class Protocol:
         self.error_names = {v: k for k, v in self.errors.items()}
         self.status_flags: dict[str, int] = {n: int(b) for n, b in spec["status_flags"].items()}
         self._crc = Calculator(Crc16.IBM_3740)
+        if not 5 < self.rx_buffer <= 63:
+            raise ProtocolError(f"framing.rx_buffer={self.rx_buffer} must be in 6..63 (cmd_link.v counter width)")
         for c in self.commands.values():
             if c.response_len > self.max_data or c.request_len + 5 > self.rx_buffer:
                 raise ProtocolError(f"command {c.name}: field lengths exceed framing limits")

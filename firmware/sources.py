@@ -37,11 +37,43 @@ CORES: dict[str, list[str]] = {
 }
 
 
-def sources(top: str) -> list[Path]:
-    """Absolute Verilog sources of core ``top`` (dependencies first)."""
+REAL_NET_WRAPPER = RTL_DIR / "trigger_net.v"          # written by hls/ (beamloop compile trigger)
+REAL_NET_DIR = RTL_DIR / "generated"                  # da4ml core files beside it
+
+
+def sources(top: str, net_sources: list[Path] | None = None) -> list[Path]:
+    """Absolute Verilog sources of core ``top`` (dependencies first).
+
+    ``net_sources`` (the da4ml ``trigger_net`` wrapper and core files) replace the placeholder
+    network; build with the define ``BEAMLOOP_TRIGGER_NET_REAL`` then."""
     if top not in CORES:
         raise KeyError(f"unknown core {top!r}; known: {sorted(CORES)}")
-    return [RTL_DIR / f for f in CORES[top]]
+    files = [RTL_DIR / f for f in CORES[top]]
+    if net_sources is not None:
+        files = [Path(p).resolve() for p in net_sources] + [f for f in files if f.name != "trigger_net_placeholder.v"]
+    return files
+
+
+def committed_net_sources() -> list[Path] | None:
+    """The committed da4ml network (``rtl/trigger_net.v`` + ``rtl/generated/*.v``), or None."""
+    if not REAL_NET_WRAPPER.exists():
+        return None
+    return [REAL_NET_WRAPPER, *sorted(REAL_NET_DIR.glob("*.v"))]
+
+
+def net_params(wrapper: Path) -> dict[str, int]:
+    """``OUT_W``, ``OUT_FRAC``, ``LATENCY`` of a ``trigger_net`` wrapper (parameter declarations)."""
+    import re
+
+    text = Path(wrapper).read_text()
+    out = {}
+    for k in ("OUT_W", "OUT_FRAC", "LATENCY"):
+        m = re.search(rf"(?:local)?param(?:eter)?\s+(?:integer\s+)?{k}\s*=\s*(\d+)", text)
+        if m:
+            out[k] = int(m.group(1))
+    if "OUT_W" not in out:
+        raise ValueError(f"{wrapper}: no OUT_W parameter found")
+    return out
 
 
 def all_rtl() -> list[Path]:
@@ -52,7 +84,7 @@ def all_rtl() -> list[Path]:
 def run_cocotb(top: str, test_module: str, test_dir: str | Path, *, parameters: Mapping[str, Any] | None = None,
                defines: Mapping[str, Any] | None = None, build_name: str | None = None,
                extra_sources: list[Path] | None = None, seed: int | None = None,
-               extra_env: Mapping[str, str] | None = None) -> None:
+               extra_env: Mapping[str, str] | None = None, net_sources: list[Path] | None = None) -> None:
     """Build ``top`` with Icarus and run cocotb ``test_module`` (in ``test_dir``); raise on failure."""
     from cocotb_tools.runner import get_results, get_runner
 
@@ -62,11 +94,12 @@ def run_cocotb(top: str, test_module: str, test_dir: str | Path, *, parameters: 
     base = Path(os.environ.get("BEAMLOOP_SIM_BUILD", Path(tempfile.gettempdir()) / f"beamloop_sim_{os.getuid()}"))
     build_dir = base / (build_name or top)
     runner = get_runner("icarus")
-    runner.build(sources=[*sources(top), *(extra_sources or [])], hdl_toplevel=top, includes=[RTL_DIR],
+    runner.build(sources=[*sources(top, net_sources), *(extra_sources or [])], hdl_toplevel=top, includes=[RTL_DIR],
                  parameters=dict(parameters or {}), defines=dict(defines or {}), build_dir=build_dir,
                  always=True, timescale=("1ns", "1ps"))
     xml = runner.test(hdl_toplevel=top, test_module=test_module, build_dir=build_dir, test_dir=test_dir,
-                      seed=seed, extra_env=dict(extra_env or {}))
+                      seed=seed, extra_env=dict(extra_env or {}),
+                      results_xml=str(build_dir / "results.xml"))   # keep the source tree clean
     n, failed = get_results(xml)
     if n == 0 or failed:
         raise AssertionError(f"cocotb {test_module} on {top}: {failed} of {n} tests failed (see {build_dir})")

@@ -128,7 +128,8 @@ def compile_network(net, settings: HlsSettings, out_dir: str | Path, *, n_vector
     log(f"[{name}] QONNX exported and cleaned: {out_dir / 'qonnx'}; input grid {grid.lo}..{grid.hi} x {grid.scale:g}")
 
     rng = np.random.default_rng(seed)
-    real = _realistic(net, n // 2, seed, log)
+    n_real = min(int(settings.bitexact.get("n_realistic", n // 2)), n // 2)
+    real = _realistic(net, n_real, seed, log)
     x = bitexact.make_vectors(grid, input_shape, n, rng, realistic=real)
     source = f"{0 if real is None else min(len(real), n - 3)} realistic (twin) + grid corners + uniform random"
 
@@ -190,11 +191,21 @@ def _rtl(result: CompileResult, net, model, settings: HlsSettings, x, y_torch, r
     rtl_dir = Path(rtl_dir) if rtl_dir else result.out_dir / "rtl" / "generated"
     wrapper_path = Path(wrapper_path) if wrapper_path else result.out_dir / "rtl" / f"{cfg.get('module', 'trigger_net')}.v"
 
+    # Vectors on the byte port (realistic samples that fit + random bytes): the RTL's input domain.
+    n_rtl = int(rtl_vectors or cfg.get("rtl_vectors", 2000))
+    ok, lo, hi = _byte_domain(x, in_bits, sr)
+    xs = x[ok][: n_rtl // 2]
+    rng = np.random.default_rng(seed + 1)
+    extra = rng.integers(lo, hi + 1, size=(max(n_rtl - len(xs), 0), x.shape[1])).astype(np.float32)
+    xr = np.concatenate([xs, extra])[:n_rtl]
+    xr[:2] = lo, hi                                   # port extremes
+    yr_torch = _torch_forward(net.module, xr)
+
     t0 = time.perf_counter()
-    comb = da4ml_flow.trace_to_comb(model)
-    y_da = da4ml_flow.predict(comb, x)
-    rep = bitexact.compare(name, y_torch, {"da4ml": y_da})
-    log(f"[{name}] da4ml interpreter: {rep.summary()}")
+    comb = da4ml_flow.trace_to_comb(model, da4ml_flow.byte_port_kif(x.shape[1], in_bits, sr))
+    y_da = da4ml_flow.predict(comb, xr)
+    rep = bitexact.compare(name, yr_torch, {"da4ml": y_da})
+    log(f"[{name}] da4ml interpreter (byte-port vectors): {rep.summary()}")
     rep.raise_if_mismatch()
     rtl = da4ml_flow.write_trigger_rtl(
         comb, rtl_dir, wrapper_path, module=cfg.get("module", "trigger_net"),
@@ -206,14 +217,6 @@ def _rtl(result: CompileResult, net, model, settings: HlsSettings, x, y_torch, r
         f"LATENCY {rtl.latency} cycles = {rtl.latency * settings.clock_period_ns:g} ns; "
         f"da4ml estimate {rtl.luts_estimate:.0f} LUTs")
 
-    # Icarus: vectors on the byte port (realistic + random bytes), streamed with valid gaps.
-    n_rtl = int(rtl_vectors or cfg.get("rtl_vectors", 2000))
-    ok, lo, hi = _byte_domain(x, in_bits, sr)
-    xs = x[ok][: n_rtl // 2]
-    rng = np.random.default_rng(seed + 1)
-    extra = rng.integers(lo, hi + 1, size=(max(n_rtl - len(xs), 0), x.shape[1])).astype(np.float32)
-    xr = np.concatenate([xs, extra])[:n_rtl]
-    yr_torch = _torch_forward(net.module, xr)
     t0 = time.perf_counter()
     sim = rtl_sim.simulate(rtl.sources, rtl.module, xr.astype(np.int64), rtl.out_width, rtl.latency, in_bits, seed)
     result.timings_s["icarus_s"] = time.perf_counter() - t0

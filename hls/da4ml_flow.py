@@ -46,8 +46,12 @@ def _kif(q: QuantSpec) -> tuple[int, int, int]:
     return k, q.bitwidth - k - f, f
 
 
-def trace_qonnx(model):
+def trace_qonnx(model, input_kif: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
     """Replay a cleaned QONNX MLP graph on da4ml variables; returns ``(inp, out)`` arrays.
+
+    ``input_kif`` (sign bit, integer bits, fraction bits per input) narrows the inputs to what
+    the hardware port can deliver (e.g. bytes); the network's input quantiser still applies on
+    top, so results are unchanged for every input the port can express, with narrower adders.
 
     Raises :class:`UnsupportedLayerError` for operators outside :data:`SUPPORTED_OPS` and
     :class:`QuantizerConfigError` for activation quantisers that round to nearest (da4ml
@@ -66,6 +70,9 @@ def trace_qonnx(model):
     ishape = [d if d > 0 else 1 for d in model.get_tensor_shape(iname)]
     inp = FixedVariableArrayInput(tuple(ishape))
     env: dict[str, Any] = {iname: inp}
+    if input_kif is not None:
+        k, i, f = (np.broadcast_to(np.asarray(a), tuple(ishape)) for a in input_kif)
+        env[iname] = inp.quantize(k=k, i=i, f=f)
     for node in model.graph.node:
         op = node.op_type
         if op == "Quant":
@@ -101,11 +108,18 @@ def trace_qonnx(model):
     return inp, out
 
 
-def trace_to_comb(model):
+def byte_port_kif(n_in: int, in_bits: int, signed_inputs: tuple[int, int]):
+    """(k, i, f) per input for a port of ``in_bits``-bit words, two's complement in ``signed_inputs``."""
+    signed = np.zeros(n_in, dtype=bool)
+    signed[signed_inputs[0]:signed_inputs[1] + 1] = True
+    return signed.astype(np.int8), np.where(signed, in_bits - 1, in_bits), np.zeros(n_in, dtype=np.int8)
+
+
+def trace_to_comb(model, input_kif=None):
     """Cleaned QONNX graph -> da4ml ``CombLogic`` (the combinational dataflow before pipelining)."""
     from da4ml.trace import comb_trace
 
-    inp, out = trace_qonnx(model)
+    inp, out = trace_qonnx(model, input_kif)
     return comb_trace(inp, out)
 
 

@@ -2,7 +2,7 @@
 
 Input: ``(2, 32, 32)`` channels-first, the Ronchigram binned to 32 x 32 pixels at two known
 defocus offsets ``C10 - delta`` (channel 0) and ``C10 + delta`` (channel 1), each normalised
-to unit mean (see :mod:`beamloop.models.preprocess`); the pair resolves the sign ambiguities a
+to relative contrast ``I / mean - 1`` (see :mod:`beamloop.models.preprocess`); the pair resolves the sign ambiguities a
 single Ronchigram has. Output: 10 numbers, ``[mu_0..mu_4, s_0..s_4]`` where ``mu_i`` is the
 normalised estimate of ``(C10, C12.x, C12.y, C21.x, C21.y)[i]`` (divide by ``LABEL_SCALE``
 in :mod:`beamloop.models.preprocess` to get metres) and ``s_i`` the log standard deviation of
@@ -12,7 +12,7 @@ Architecture (hls4ml ``io_stream`` friendly: valid 3x3 convolutions, 2x2 max poo
 channels, one small dense head; every scale a power of two, every tensor <= 8 bits except the
 final accumulator, 16-bit biases):
 
-    QuantIdentity(u8, scale 2^-5)                     2 x 32 x 32
+    QuantIdentity(s8, scale 2^-6: -2 .. 1.98)          2 x 32 x 32
     QuantConv2d 3x3 2->8   + QuantReLU + MaxPool 2    8 x 15 x 15
     QuantConv2d 3x3 8->16  + QuantReLU + MaxPool 2   16 x 6 x 6
     QuantConv2d 3x3 16->16 + QuantReLU + MaxPool 2   16 x 2 x 2
@@ -30,7 +30,7 @@ from beamloop.models.quant import BiasQuant, ReluActQuant, WeightQuant, const_in
 N_OUT = 5
 INPUT_SHAPE = (2, 32, 32)
 INPUT_BITS = 8
-INPUT_SCALE = 2.0**-5  # unit-mean images: grid 0 .. 7.97 in steps of 1/32
+INPUT_SCALE = 2.0**-6  # relative contrast: grid -2 .. 1.984 in steps of 1/64
 
 
 def _conv(cin: int, cout: int) -> QuantConv2d:
@@ -51,7 +51,7 @@ class AlignmentNet(nn.Module):
         super().__init__()
         c1, c2, c3 = channels
         self.input_quant = QuantIdentity(
-            act_quant=const_input_quant(INPUT_BITS, INPUT_SCALE, signed=False), return_quant_tensor=True
+            act_quant=const_input_quant(INPUT_BITS, INPUT_SCALE, signed=True), return_quant_tensor=True
         )
         self.features = nn.Sequential(
             _conv(INPUT_SHAPE[0], c1), _relu(), nn.MaxPool2d(2),
@@ -77,7 +77,7 @@ class AlignmentNet(nn.Module):
         return self.head(x)
 
     def to_input_grid(self, x: torch.Tensor) -> torch.Tensor:
-        """Put raw (unit-mean) inputs on the input quantiser's grid (FLOOR, clamp 0..7.97)."""
+        """Put raw (relative-contrast) inputs on the input quantiser's grid (FLOOR, clamp -2..1.98)."""
         with torch.no_grad():
             return self.input_quant(x).value
 

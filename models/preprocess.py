@@ -6,8 +6,8 @@ Pure numpy, no torch, no training code: the controller's inference wrapper uses 
   counts or arbitrary units) is block-averaged to ``CAMERA x CAMERA`` = 64 x 64 pixels (after a
   centre crop to a multiple of 64; the camera is expected to span about +-1.15 .. 1.5 times the
   convergence semi-angle, as in training), then the central ``side x side`` = 32 x 32 pixels
-  (inside the aperture: about +-0.6 alpha) are kept at that full resolution and divided by their
-  mean, so the network sees the speckle of the pattern (its scale encodes the local defocus),
+  (inside the aperture: about +-0.6 alpha) are kept at that full resolution, divided by their
+  mean and offset by -1 (zero-mean relative contrast), so the network sees the speckle of the pattern (its scale encodes the local defocus),
   not the dose. Binning the whole disc to 32 x 32 instead averages the speckle away for
   |C10| > ~100 nm (measured, docs/models.md). Channel 0 is at ``C10 - delta``, channel 1 at
   ``C10 + delta``.
@@ -49,7 +49,7 @@ def central_crop(img: np.ndarray, side: int = SIDE, camera: int = CAMERA) -> np.
 
 
 def normalise(img: np.ndarray) -> np.ndarray:
-    """Divide by the mean intensity; rejects NaN/inf and non-positive images with a clear error."""
+    """Relative contrast ``img / mean - 1``; rejects NaN/inf and non-positive images clearly."""
     if not np.all(np.isfinite(img)):
         raise ValueError("Ronchigram contains NaN or inf")
     if np.any(img < 0):
@@ -57,7 +57,7 @@ def normalise(img: np.ndarray) -> np.ndarray:
     m = img.mean()
     if m <= 0:
         raise ValueError("Ronchigram is empty (mean intensity <= 0)")
-    return img / m
+    return img / m - 1.0
 
 
 def pair_to_input(img_minus: np.ndarray, img_plus: np.ndarray, side: int = SIDE) -> np.ndarray:

@@ -28,6 +28,7 @@ __all__ = [
     "ALIASES",
     "chi",
     "chi_gradient",
+    "chi_gradient_basis",
     "chi_basis",
     "chi_torch",
     "to_polar",
@@ -139,6 +140,9 @@ class Aberrations:
 
     def __setattr__(self, name, value):
         raise AttributeError("Aberrations is immutable; use replace(), scaled(), + or -")
+
+    def __reduce__(self):  # pickle / copy (the immutable __setattr__ would block the default)
+        return (Aberrations.from_vector, (self._v.tolist(),))
 
     # --- construction ---------------------------------------------------------------
     @classmethod
@@ -426,14 +430,8 @@ def chi_torch(coeffs, theta_x, theta_y, wavelength_m: float):
     return out.reshape(tuple(coeffs.shape[:-1]) + tuple(shape))
 
 
-def chi_gradient(ab, theta_x, theta_y, wavelength_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gradient of chi with respect to (theta_x, theta_y), radians per radian.
-
-    ``grad chi * wavelength / (2 pi)`` is the geometric ray position (metres) at the sample
-    plane; used for the probe-footprint (sampling) check. Shapes as for :func:`chi`.
-    """
-    lam = float(wavelength_m)
-    coeffs, single = _coeff_matrix(ab)
+def chi_gradient_basis(theta_x, theta_y) -> tuple[np.ndarray, np.ndarray]:
+    """d/dtheta_x and d/dtheta_y of :func:`chi_basis`: two arrays ``(len(NAMES),) + shape``."""
     tx = np.asarray(theta_x, dtype=float)
     ty = np.asarray(theta_y, dtype=float)
     tx, ty = np.broadcast_arrays(tx, ty)
@@ -451,11 +449,25 @@ def chi_gradient(ab, theta_x, theta_y, wavelength_m: float) -> tuple[np.ndarray,
         dfy = (1j * m * wm1 * r2p + (w**m) * p * r2p1 * 2 * ty) / (n + 1)
         gx[j] = dfx.imag if comp else dfx.real
         gy[j] = dfy.imag if comp else dfy.real
+    return gx, gy
+
+
+def chi_gradient(ab, theta_x, theta_y, wavelength_m: float, basis=None) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of chi with respect to (theta_x, theta_y), radians per radian.
+
+    ``grad chi * wavelength / (2 pi)`` is the geometric ray position (metres) at the sample
+    plane; used for the probe-footprint (sampling) check. Shapes as for :func:`chi`.
+    ``basis``: optional precomputed :func:`chi_gradient_basis` for these angles.
+    """
+    lam = float(wavelength_m)
+    coeffs, single = _coeff_matrix(ab)
+    gx, gy = chi_gradient_basis(theta_x, theta_y) if basis is None else basis
+    shape = gx.shape[1:]
     k = 2 * math.pi / lam
     n_names = len(NAMES)
     ox = k * (coeffs @ gx.reshape(n_names, -1))
     oy = k * (coeffs @ gy.reshape(n_names, -1))
-    shp = (coeffs.shape[0],) + tx.shape
+    shp = (coeffs.shape[0],) + shape
     ox, oy = ox.reshape(shp), oy.reshape(shp)
     return (ox[0], oy[0]) if single else (ox, oy)
 

@@ -122,7 +122,7 @@ def run(n_frames: int = 512, with_abtem: bool = True, wide: bool = True) -> dict
     out["window"] = "fine: C1,A1 +-20 nm; B2,A2 +-200 nm (uniform, fresh every frame)"
     out["fine_mean_oversample_128"] = r128["mean_oversample"]
     if wide:
-        rw = throughput(128, max(64, n_frames // 8), window="wide")
+        rw = throughput(128, max(64, n_frames // 8), window="wide", max_oversample=16)
         out["ronchigrams_per_s_128_wide"] = rw["per_s"]
         out["wide_mean_oversample_128"] = rw["mean_oversample"]
     if with_abtem:

@@ -77,21 +77,27 @@ def poisson_counts(lam: np.ndarray, rng: np.random.Generator, exact: bool = Fals
     if exact:
         return rng.poisson(lam).astype(np.float32)
     g = _torch_gen(rng)
-    out = np.sqrt(lam)
-    out *= torch.randn(lam.shape, generator=g).numpy()
-    out += lam
-    np.rint(out, out=out)
-    np.maximum(out, 0, out=out)
-    flat_l = lam.reshape(-1)
-    flat_o = out.reshape(-1)
-    small = np.flatnonzero(flat_l <= 1.0)
+    flat = lam.reshape(-1)
+    out = np.empty_like(flat)
+    low = flat <= 1.0
+    high = flat >= POISSON_EXACT_BELOW
+    small = np.flatnonzero(low)
+    big = np.flatnonzero(high)
+    np.logical_or(low, high, out=low)
+    mid = np.flatnonzero(~low)
     if small.size:
         u = torch.rand(small.size, generator=g).numpy()
-        flat_o[small] = _poisson_small(flat_l[small], u)
-    mid = np.flatnonzero((flat_l > 1.0) & (flat_l < POISSON_EXACT_BELOW))
+        out[small] = _poisson_small(flat[small], u)
+    if big.size:
+        lb = flat[big]
+        nb = np.sqrt(lb)
+        nb *= torch.randn(big.size, generator=g).numpy()
+        nb += lb
+        np.rint(nb, out=nb)
+        out[big] = np.maximum(nb, 0, out=nb)
     if mid.size:
-        flat_o[mid] = rng.poisson(flat_l[mid].astype(np.float64))
-    return out
+        out[mid] = rng.poisson(flat[mid].astype(np.float64))
+    return out.reshape(lam.shape)
 
 
 def _gaussian_kernel(sigma_px: float) -> np.ndarray:

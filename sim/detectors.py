@@ -85,8 +85,9 @@ def segmented(ring_edges_rad, segments: int, rotation_rad: float = 0.0, name: st
 
 
 def region_map(layout: DetectorLayout, shape: tuple[int, int], rad_per_px: float,
-               center: tuple[float, float] | None = None, axes: str = "xy") -> np.ndarray:
-    """Integer region-id map (int32) of ``shape``; ``NONE`` (-1) outside all regions.
+               center: tuple[float, float] | None = None, axes: str = "xy", none: int = NONE) -> np.ndarray:
+    """Integer region-id map (int32) of ``shape``; ``none`` (default ``NONE`` = -1) outside
+    all regions (the firmware uses ``2**RB - 1``, docs/trigger_features.md).
 
     ``rad_per_px``: angular pixel size; ``center``: optical axis in pixels (default
     ``(n0 // 2, n1 // 2)``); ``axes``: "xy" (axis 0 = x) or "yx" (axis 0 = y, image rows).
@@ -105,7 +106,9 @@ def region_map(layout: DetectorLayout, shape: tuple[int, int], rad_per_px: float
     valid = (ring >= 0) & (ring < layout.n_rings)
     az = np.mod(np.arctan2(ty, tx) - layout.rotation_rad, 2 * np.pi)
     seg = np.minimum((az / (2 * np.pi / layout.segments)).astype(np.int64), layout.segments - 1)
-    out = np.where(valid, ring * layout.segments + seg, NONE)
+    if 0 <= none < layout.n_regions:
+        raise ValueError(f"none={none} collides with a region id (0..{layout.n_regions - 1})")
+    out = np.where(valid, ring * layout.segments + seg, none)
     return out.astype(np.int32)
 
 

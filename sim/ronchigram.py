@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
-from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, chi_basis, chi_gradient
+from beamloop.sim.aberrations import (NAMES, Aberrations, _coeff_matrix, canonical_name, chi_basis, chi_gradient,
+                                      chi_gradient_basis)
 from beamloop.sim.camera import CameraModel
 from beamloop.sim.optics import check_energy, electron_wavelength
 from beamloop.sim.samples import SAMPLES, SampleSpec, transmission
@@ -43,6 +44,7 @@ from beamloop.sim.samples import SAMPLES, SampleSpec, transmission
 __all__ = ["RonchigramConfig", "RonchigramSimulator", "UndersampledError"]
 
 _C10 = NAMES.index("C10")
+CRYSTAL_SINGLE_SLICE_MAX_M = 5e-9   # projection approximation limit for Si at 200-300 kV (docs/sim.md)
 
 
 class UndersampledError(ValueError):
@@ -92,7 +94,7 @@ class RonchigramConfig:
     focal_spread_m: float = 0.0
     focal_spread_samples: int = 3
     oversample: int | None = None
-    max_oversample: int = 8
+    max_oversample: int = 16
     on_undersampled: str = "raise"
     sample_patch_px: int | None = None
 
@@ -212,6 +214,11 @@ class RonchigramSimulator:
         auto_patch = min(max(2048, int(math.ceil((cfg.size_px * smax + 512) / 256)) * 256), 4096)
         n_patch = cfg.sample_patch_px or auto_patch
         self.patch_px = n_patch
+        if cfg.sample != "amorphous_carbon" and cfg.sample_thickness_m > CRYSTAL_SINGLE_SLICE_MAX_M:
+            warnings.warn(
+                f"sample_thickness_m={cfg.sample_thickness_m:g} m of {cfg.sample}: the single-slice (projection) "
+                f"model ignores dynamical scattering beyond ~{CRYSTAL_SINGLE_SLICE_MAX_M:g} m of crystal; "
+                "Ronchigram contrast will be qualitative", stacklevel=2)
         spec = SampleSpec(cfg.sample, cfg.sample_thickness_m, cfg.sample_rotation_rad, seed)
         self._t = transmission(spec, n_patch, cfg.pixel_m, cfg.energy_eV,
                                blur_sigma_m=cfg.source_size_m / (2 * math.sqrt(2 * math.log(2))))
@@ -228,13 +235,14 @@ class RonchigramSimulator:
         x, w = np.polynomial.hermite_e.hermegauss(K)     # probabilists' Hermite: N(0, 1)
         return x * cfg.focal_spread_m, w / w.sum()
 
-    def _footprint_points(self) -> tuple[np.ndarray, np.ndarray]:
+    def _footprint_points(self):
         """Angles on the aperture (edge-heavy polar set) where the ray footprint is evaluated."""
         a = self.cfg.convergence_semiangle_rad
         r = a * np.sqrt(np.linspace(0.05, 1.0, 12))
         ph = np.linspace(0, 2 * np.pi, 48, endpoint=False)
         R, P = np.meshgrid(r, ph, indexing="ij")
-        return (R * np.cos(P)).ravel(), (R * np.sin(P)).ravel()
+        tx, ty = (R * np.cos(P)).ravel(), (R * np.sin(P)).ravel()
+        return tx, ty, chi_gradient_basis(tx, ty)
 
     def grid(self, s: int) -> _Grid:
         g = self._grids.get(s)
@@ -274,8 +282,9 @@ class RonchigramSimulator:
         + 3 sigma source + 2 lambda / alpha (diffraction tail)).
         """
         C, _ = _coeff_matrix(abs_)
-        tx, ty = self._foot
-        gx, gy = chi_gradient(C, tx, ty, self.wavelength_m)
+        tx, ty, basis = self._foot
+        with _blas_single_thread():
+            gx, gy = chi_gradient(C, tx, ty, self.wavelength_m, basis=basis)
         r = np.sqrt(gx**2 + gy**2).max(axis=1) / self.k
         cfg = self.cfg
         a = cfg.convergence_semiangle_rad
@@ -379,7 +388,15 @@ class RonchigramSimulator:
             isinstance(abs_, (list, tuple)) and abs_ and isinstance(abs_[0], Aberrations)
         ):
             arr = np.atleast_2d(np.asarray(abs_, dtype=float))
-            abs_ = np.stack([Aberrations.from_vector(row, names).vector for row in arr])
+            names = list(names)
+            if arr.ndim != 2 or arr.shape[1] != len(names):
+                raise ValueError(f"aberrations array must have shape (N, {len(names)}) for names {names}, got {arr.shape}")
+            idx = [NAMES.index(canonical_name(nm)) for nm in names]
+            if len(set(idx)) != len(idx):
+                raise ValueError(f"names repeat a coefficient: {names}")
+            full = np.zeros((arr.shape[0], len(NAMES)))
+            full[:, idx] = arr
+            abs_ = full
         C, _ = _coeff_matrix(abs_)
         B = len(C)
         if scan_shifts is None:
@@ -425,7 +442,8 @@ class RonchigramSimulator:
         single = isinstance(abs_, Aberrations)
         rng = self.rng if rng is None else rng
         C, pos = self._prepare([abs_] if single else abs_, names, scan_shift_m, random_positions, rng)
-        out = self._expected_core(C, pos)
+        with _torch_single_thread():
+            out = self._expected_core(C, pos)
         return out[0] if single else out
 
     def simulate(self, ab: Aberrations, rng: np.random.Generator | None = None,
@@ -457,16 +475,41 @@ class RonchigramSimulator:
             e = self._expected_core(C[sel], pos[sel])
             return self.camera.expose(e, child, noise=noise)
 
-        if B < 16:
-            return work(np.arange(B), rng)
-        parts = np.array_split(np.arange(B), 2)
-        children = rng.spawn(len(parts))
-        results = list(_pool().map(work, parts, children))
+        with _torch_single_thread():
+            if B < 16:
+                return work(np.arange(B), rng)
+            parts = np.array_split(np.arange(B), 2)
+            children = rng.spawn(len(parts))
+            results = list(_pool().map(work, parts, children))
         return np.concatenate(results, axis=0)
 
 
 _POOL = None
 _TPC = None
+
+
+class _torch_single_thread:
+    """Run torch ops single-threaded for the duration (restores the previous setting).
+
+    Our batches already run in two Python threads; torch's own intra-op threads on top of
+    them spin against each other (measured: the camera PSF FFT took 8x more CPU with 2 intra-op
+    threads on a busy 2-core machine). Process-global while active, like any torch setting.
+    """
+
+    def __enter__(self):
+        import torch
+
+        self._old = torch.get_num_threads()
+        if self._old != 1:
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self._old != 1:
+            torch.set_num_threads(self._old)
+        return False
 
 
 def _blas_single_thread():

@@ -59,7 +59,8 @@ module cmd_link #(
     localparam integer RXB = `PROTO_RX_BUFFER;
     localparam integer MAXD = `PROTO_MAX_DATA;
     localparam integer CHW = (NCH > 1) ? $clog2(NCH) : 1;
-    localparam [5:0] RXB6 = RXB[5:0];
+    localparam [5:0] RXB6 = RXB[5:0];     // rx_buffer must be <= 63
+    localparam integer RXW = $clog2(RXB);
     localparam [7:0] NCH8 = NCH[7:0];
 
     // ---------------------------------------------------------------- UART
@@ -118,7 +119,7 @@ module cmd_link #(
                     end else blk_left <= blk_left - 1'b1;
                     if (emit_en) begin
                         if (dcount < RXB6) begin
-                            rbuf[dcount[4:0]] <= emit_byte;
+                            rbuf[dcount[RXW-1:0]] <= emit_byte;
                             dcount <= dcount + 1'b1;
                             crc_rx <= crc_rx_next;
                         end else overflow <= 1'b1;

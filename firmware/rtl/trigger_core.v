@@ -22,7 +22,7 @@ module trigger_core #(
     input  wire signed [31:0]      threshold,
     output reg                     net_in_valid,
     output reg  [32*8-1:0]         net_in_data,
-    output wire                    score_valid,
+    output wire                    score_valid,     // raw network out_valid
     output wire signed [OUT_W-1:0] score,
     output reg                     trig_valid,
     output reg  [31:0]             trig_frame,
@@ -71,14 +71,21 @@ module trigger_core #(
         .clk(clk), .in_valid(net_in_valid), .in_data(net_in_data),
         .out_valid(score_valid), .out_data(score));
 
+    // Only a score the network owes us counts: out_valid is ignored while no input is in
+    // flight (a network pipeline without reset may show X/garbage valids after power-up).
+    // Frames are far longer than the network latency, so one input is in flight at most and
+    // frame_hold names the frame of the score.
+    reg [3:0] inflight;
+    wire score_ok = score_valid && (inflight != 4'd0);
     wire signed [31:0] score32 = {{(32-OUT_W){score[OUT_W-1]}}, score};
     always @(posedge clk) begin
         if (rst) begin
             trig_valid <= 1'b0; trig_frame <= 32'd0; trig_time <= 48'd0; trig_score <= 16'sd0;
-            triggers <= 32'd0;
+            triggers <= 32'd0; inflight <= 4'd0;
         end else begin
-            trig_valid <= score_valid && (score32 > threshold);
-            if (score_valid && (score32 > threshold)) begin
+            inflight <= inflight + {3'd0, net_in_valid} - {3'd0, score_ok};
+            trig_valid <= score_ok && (score32 > threshold);
+            if (score_ok && (score32 > threshold)) begin
                 trig_frame <= frame_hold;
                 trig_time <= cycle;
                 trig_score <= (score32 > 32'sd32767) ? 16'sh7FFF : (score32 < -32'sd32768) ? 16'sh8000 : score32[15:0];

@@ -1,11 +1,15 @@
 """cocotb bench: beamloop_top trigger path. Detector frames over AXI-Stream with random
 gaps, malformed frames mixed in; features, network inputs, scores and trigger events are
-compared bit for bit with golden_trigger; events are then read back over the UART."""
+compared bit for bit with golden_trigger; events are then read back over the UART.
+With BL_REAL_NET=1 (da4ml trigger_net built in) the scores are dumped to BL_DUMP with the
+network inputs and the caller compares them with PyTorch."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -21,6 +25,7 @@ P = load()
 W = H = 64
 SHIFT, DSHIFT = int(os.environ["BL_SHIFT"]), int(os.environ["BL_DSHIFT"])
 MAP = read_hex(os.environ["BL_MAP"], W, H)
+REAL_NET = os.environ.get("BL_REAL_NET") == "1"
 
 
 def make_frames(rng: np.random.Generator, n: int) -> list[np.ndarray]:
@@ -76,7 +81,7 @@ async def trigger_path_bit_exact(dut):
                 t_eof.append(cyc)
             if int(dut.u_feat.m_feat_valid.value):
                 t_feat.append(cyc)
-            if int(dut.u_trig.score_valid.value):
+            if int(dut.u_trig.score_ok.value):
                 t_score.append(cyc)
             if int(dut.u_feat.m_feat_valid.value):
                 s = dut.u_feat.m_feat_sums.value.to_unsigned()
@@ -85,7 +90,7 @@ async def trigger_path_bit_exact(dut):
                               dut.u_feat.m_feat_mx.value.to_signed(), dut.u_feat.m_feat_my.value.to_signed()))
             if int(dut.u_trig.net_in_valid.value):
                 ins.append(dut.u_trig.net_in_data.value.to_unsigned())
-            if int(dut.u_trig.score_valid.value):
+            if int(dut.u_trig.score_ok.value):
                 scores.append(dut.u_trig.score.value.to_signed())
             if int(dut.u_trig.trig_valid.value):
                 trigs.append((dut.u_trig.trig_frame.value.to_unsigned(), dut.u_trig.trig_time.value.to_unsigned(),
@@ -108,16 +113,24 @@ async def trigger_path_bit_exact(dut):
     assert len(feats) == len(good), f"{len(feats)} feature vectors for {len(good)} good frames"
     prev = [0] * 16
     exp_trigs = []
+    inputs = []
     for i, (f, got) in enumerate(zip(good, feats)):
         S, T, MX, MY = G.features(f, MAP)
         assert got == ([s & 0xFFFFFFFF for s in S], T, MX, MY), f"frame {i}: features differ"
         x = G.net_input(S, prev, SHIFT, DSHIFT)
         assert ins[i] == G.pack_bytes(x), f"frame {i}: network input differs"
-        sc = G.placeholder_score(x)
-        assert scores[i] == sc, f"frame {i}: score {scores[i]} != {sc}"
+        if REAL_NET:   # the da4ml network: its score is checked against PyTorch by the caller
+            sc = scores[i]
+            inputs.append(x)
+        else:
+            sc = G.placeholder_score(x)
+            assert scores[i] == sc, f"frame {i}: score {scores[i]} != {sc}"
         if sc > 0:
             exp_trigs.append((i, sc))
         prev = S
+    if REAL_NET:
+        Path(os.environ["BL_DUMP"]).write_text(json.dumps({"inputs": inputs, "scores": scores[: len(good)]}))
+        exp_trigs = [(i, max(-32768, min(32767, sc))) for i, sc in exp_trigs]
     assert [(t[0], t[2]) for t in trigs] == exp_trigs, f"triggers {trigs} != {exp_trigs}"
     assert all(b > a for a, b in zip([t[1] for t in trigs], [t[1] for t in trigs][1:]))
     assert int(dut.u_ingest.frames.value) == len(good)
@@ -132,7 +145,8 @@ async def trigger_path_bit_exact(dut):
     got_ev = []
     for seq in range(len(trigs) + 1):
         await uart.write(P.encode_frame(P.commands["GET_TRIGGER"].code, seq))
-        fr = P.decode_frame((await uart.read_frame())[:-1])
+        raw = await uart.read_frame()
+        fr = P.decode_frame(raw[:-1])
         got_ev.append(P.unpack(P.commands["GET_TRIGGER"].response, fr.data))
     assert [(e["frame"], e["timestamp"], e["score"]) for e in got_ev[:-1]] == trigs
     assert got_ev[-1]["valid"] == 0 and all(e["valid"] == 1 for e in got_ev[:-1])

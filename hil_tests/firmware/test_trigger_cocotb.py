@@ -33,3 +33,71 @@ def test_dac_limiter():
 
 def test_dac_spi():
     run_cocotb("dac_spi", "tb_dac_spi", HERE, parameters={"NCH": 8, "DW": 16, "SCLK_DIV": 2}, build_name="dac_spi")
+
+
+# ---- the real da4ml network inside beamloop_top -------------------------------------------
+def _trigger_path_with_net(net_module, net_sources, tag, tmp_path):
+    """Frames -> RTL features -> RTL network: scores must equal the PyTorch network's on the
+    RTL's own (golden-checked) inputs, times 2**OUT_FRAC."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from beamloop.firmware.sources import net_params
+
+    p = net_params(net_sources[0])
+    dump = tmp_path / "scores.json"
+    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 4, "DSHIFT": 3, "OUT_W": p["OUT_W"]}
+    run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name=f"top_trigger_{tag}",
+               defines={"BEAMLOOP_TRIGGER_NET_REAL": 1}, net_sources=net_sources,
+               extra_env={"BL_SHIFT": "4", "BL_DSHIFT": "3", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8",
+                          "BL_REAL_NET": "1", "BL_DUMP": str(dump)})
+    d = json.loads(dump.read_text())
+    with torch.no_grad():
+        y = net_module(torch.tensor(d["inputs"], dtype=torch.float32)).numpy().ravel().astype(np.float64)
+    expect = y * 2.0 ** p.get("OUT_FRAC", 0)
+    assert np.array_equal(np.round(expect), expect), "PyTorch scores off the output grid"
+    assert d["scores"] == [int(v) for v in expect], f"RTL scores {d['scores']} != PyTorch {expect.tolist()}"
+
+
+@pytest.fixture(scope="module")
+def da4ml_net(tmp_path_factory):
+    """A small trigger MLP pushed through the hls/ da4ml flow (untrained, calibrated weights)."""
+    torch = pytest.importorskip("torch")
+    try:
+        from beamloop.hls import da4ml_flow, qonnx_flow
+        from beamloop.models.trigger_net import INPUT_SHAPE, TriggerNet
+    except ImportError as exc:
+        pytest.skip(f"hls/ da4ml flow not available: {exc}")
+    tmp = tmp_path_factory.mktemp("fw_trigger_rtl")
+    torch.manual_seed(5)
+    net = TriggerNet(hidden=(8,)).train()
+    with torch.no_grad():
+        for _ in range(4):
+            net(torch.randint(-128, 256, (128, 32)).float())
+    net.eval()
+    model = qonnx_flow.clean(qonnx_flow.export_qonnx(net, INPUT_SHAPE, tmp / "t.onnx"), channels_last=False)
+    rtl = da4ml_flow.write_trigger_rtl(da4ml_flow.trace_to_comb(model), tmp / "generated", tmp / "trigger_net.v",
+                                       latency_cutoff=4)
+    return net, [Path(s) for s in rtl.sources]
+
+
+def test_trigger_path_with_generated_da4ml_net(da4ml_net, tmp_path):
+    net, srcs = da4ml_net
+    _trigger_path_with_net(net, srcs, "da4ml", tmp_path)
+
+
+def test_trigger_path_with_committed_net(tmp_path):
+    from beamloop.firmware.sources import committed_net_sources
+
+    srcs = committed_net_sources()
+    if srcs is None:
+        pytest.skip("firmware/rtl/trigger_net.v not generated yet (beamloop compile trigger)")
+    try:
+        from beamloop.models.registry import load
+
+        net = load("trigger")
+    except (FileNotFoundError, ImportError) as exc:
+        pytest.skip(f"no committed trigger weights: {exc}")
+    _trigger_path_with_net(net.module, srcs, "committed", tmp_path)

@@ -103,7 +103,7 @@ def generated(tmp_path_factory):
             net(torch.randint(-128, 256, (128, 32)).float())
     net.eval()
     model = qonnx_flow.clean(qonnx_flow.export_qonnx(net, INPUT_SHAPE, tmp / "t.onnx"), channels_last=False)
-    comb = da4ml_flow.trace_to_comb(model)
+    comb = da4ml_flow.trace_to_comb(model, da4ml_flow.byte_port_kif(32, 8, (16, 31)))  # as `beamloop compile`
     return net, da4ml_flow.write_trigger_rtl(comb, tmp / "generated", tmp / "trigger_net.v", latency_cutoff=4)
 
 

@@ -47,13 +47,14 @@ def test_pair_images_differ(tiny_data):
     assert np.mean(np.abs(a - b)) > 0.01 * np.mean(a)  # the two defoci look different
 
 
-def test_preprocess_unit_mean_and_errors():
+def test_preprocess_zero_mean_crop_and_errors():
     rng = np.random.default_rng(0)
     img = rng.poisson(50, (64, 64)).astype(float)
     x = pair_to_input(img, img * 3)
     assert x.shape == (2, 32, 32)
-    np.testing.assert_allclose(x.mean(axis=(1, 2)), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(x[0], x[1], rtol=1e-5)  # dose does not matter
+    np.testing.assert_allclose(x.mean(axis=(1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(x[0], x[1], atol=1e-5)  # dose does not matter
+    np.testing.assert_allclose(x[0] + 1, img[16:48, 16:48] / img[16:48, 16:48].mean(), rtol=1e-5)  # central crop
     with pytest.raises(ValueError, match="NaN"):
         pair_to_input(np.full((64, 64), np.nan), img)
     with pytest.raises(ValueError, match="empty"):

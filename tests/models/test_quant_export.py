@@ -37,19 +37,22 @@ def test_const_input_quant_rejects_non_power_of_two():
         const_input_quant(1, 1.0, signed=False)
 
 
-def test_alignment_input_grid_is_unsigned_8bit_pow2():
+def test_alignment_input_grid_is_signed_8bit_pow2():
     net = AlignmentNet().eval()
-    x = torch.rand(4, 2, 32, 32) * 10 - 1
+    x = torch.rand(4, 2, 32, 32) * 6 - 3
     g = net.to_input_grid(x)
     codes = g / INPUT_SCALE
+    assert INPUT_SCALE == 2.0**-6
     assert torch.equal(codes, torch.round(codes))
-    assert codes.min() >= 0 and codes.max() <= 255
+    assert codes.min() == -128 and codes.max() == 127  # clamped at both ends
+    inside = (x >= -2) & (x < 127 * INPUT_SCALE)
+    assert torch.all(g[inside] <= x[inside]) and torch.all(x[inside] - g[inside] < INPUT_SCALE)  # FLOOR
     # already on the grid -> unchanged (idempotent)
     assert torch.equal(net.to_input_grid(g), g)
 
 
 def test_all_scales_are_powers_of_two():
-    net = _calibrate(AlignmentNet(), lambda n: torch.rand(n, 2, 32, 32) * 3)
+    net = _calibrate(AlignmentNet(), lambda n: (torch.rand(n, 2, 32, 32) - 0.5))
     for m in net.modules():
         if hasattr(m, "quant_weight"):
             s = float(m.quant_weight().scale)
@@ -78,8 +81,8 @@ def test_trigger_qonnx_bit_exact(tmp_path, channels_last):
 
 def test_alignment_qonnx_bit_exact(tmp_path):
     torch.manual_seed(2)
-    net = _calibrate(AlignmentNet(), lambda n: torch.rand(n, 2, 32, 32) * 3)
-    x = net.to_input_grid(torch.rand(24, 2, 32, 32) * 3)
+    net = _calibrate(AlignmentNet(), lambda n: (torch.rand(n, 2, 32, 32) - 0.5))
+    x = net.to_input_grid((torch.rand(24, 2, 32, 32) - 0.5))
     with torch.no_grad():
         y = net(x).numpy()
     model = load_clean(export_qonnx(net, (2, 32, 32), tmp_path / "a.onnx"))
@@ -93,9 +96,9 @@ def test_alignment_qonnx_bit_exact(tmp_path):
 
 
 def test_alignment_channels_last_clean_up_runs(tmp_path):
-    net = _calibrate(AlignmentNet(), lambda n: torch.rand(n, 2, 32, 32) * 3)
+    net = _calibrate(AlignmentNet(), lambda n: (torch.rand(n, 2, 32, 32) - 0.5))
     model = load_clean(export_qonnx(net, (2, 32, 32), tmp_path / "a.onnx"), channels_last=True)
-    x = net.to_input_grid(torch.rand(3, 2, 32, 32) * 3)
+    x = net.to_input_grid((torch.rand(3, 2, 32, 32) - 0.5))
     with torch.no_grad():
         y = net(x).numpy()
     # the channels-last graph starts with a Transpose and so still accepts NCHW input

@@ -57,6 +57,10 @@ def test_immutable_and_arithmetic():
     v = a.to_vector(names)
     np.testing.assert_array_equal(v, [50e-9, 20e-9, 0, 0])
     assert Aberrations.from_vector(v, names) == a
+    import copy
+    import pickle
+
+    assert pickle.loads(pickle.dumps(a)) == a and copy.deepcopy(a) == a and hash(copy.copy(a)) == hash(a)
 
 
 @pytest.mark.parametrize("bad", ["C11", "C12", "A1", "C12.z", "foo", "C99.x"])

@@ -24,6 +24,9 @@ def test_region_map_rings_and_segments():
     # "yx" orientation: axis 0 = y (image rows), as the firmware frames
     ryx = D.region_map(lay, (64, 64), 1e-3, axes="yx")
     np.testing.assert_array_equal(ryx, rm.T)
+    assert (D.region_map(lay, (64, 64), 1e-3, none=31) == 31).sum() == (rm == D.NONE).sum()
+    with pytest.raises(ValueError, match="none"):
+        D.region_map(lay, (64, 64), 1e-3, none=3)
     with pytest.raises(ValueError, match="ring_edges_rad"):
         D.segmented((10e-3, 5e-3), 2)
     with pytest.raises(ValueError, match="rad_per_px"):

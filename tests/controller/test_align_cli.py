@@ -1,0 +1,30 @@
+"""`beamloop bench align` end to end (tiny run) and `beamloop align` argument errors."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from beamloop.tools.cli import app
+
+
+def test_bench_align_prints_the_required_json(tmp_path):
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["bench", "align", "--axes", "C1", "--trials", "2", "--max-frames", "3",
+                                   "--stop-cost", "0.048", "--seed", "4", "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1]
+    r = json.loads(line)
+    for key in ("success_rate", "success_criterion", "frames_median", "frames_mean", "frames_std", "trials", "wall_s"):
+        assert key in r
+    assert r["trials"] == 2 and 1 <= r["frames_mean"] <= 3 and 0.0 <= r["success_rate"] <= 1.0
+    assert "C1" in r["success_criterion"] and "nm" in r["success_criterion"]
+    assert json.loads(out.read_text())["frames_max"] <= 3
+
+
+def test_align_rejects_unknown_axis_and_policy():
+    res = CliRunner().invoke(app, ["align", "--axes", "C1,Z9"])
+    assert res.exit_code != 0 and "axes" in res.output
+    res = CliRunner().invoke(app, ["align", "--policy", "nope"])
+    assert res.exit_code != 0 and "policy" in res.output
