@@ -75,8 +75,6 @@ async def run_job(
     record_path = out_dir / f"align-{stamp}.h5"
     report_path = out_dir / f"align-{stamp}.png"
     knobs = await backend.knobs()
-    if cfg.start_offsets:
-        await backend.set(dict(cfg.start_offsets))
     policy = make_policy(cfg.policy, seed=cfg.seed, **cfg.policy_options)
     config = {
         "axes": cfg.axes, "policy": cfg.policy, "policy_options": cfg.policy_options, "max_frames": cfg.max_frames,
@@ -91,6 +89,11 @@ async def run_job(
     rec = RunRecorder(record_path, cfg.axes, config, knobs)
     outcome: JobOutcome | None = None
     try:
+        if cfg.start_offsets:  # the embedded twin's misaligned start: recorded like any command
+            t0 = time.time()
+            reply = await backend.set(dict(cfg.start_offsets))
+            rec.command("set", dict(cfg.start_offsets), reply, t0, time.time(), None)
+            rec.event("misaligned_start", f"knobs set to a random start {cfg.start_offsets}", time.time())
         result = await run_alignment(backend, policy, cfg.axes, recorder=rec, on_event=on_event, abort=abort,
                                      max_frames=cfg.max_frames)
         outcome = JobOutcome(result, record_path, None)

@@ -9,10 +9,10 @@ Safety rules it enforces:
   outside is refused with :class:`KnobLimitError` (the run stops and restores the start),
   never clipped;
 * a lost connection (:class:`ConnectionLostError`) pauses the run and says so (``paused``
-  event); it retries every ``retry_s`` for up to ``max_pause_s``, then re-reads the knobs,
-  re-applies the last commanded setting and continues (``resumed`` event). If the link does
-  not come back the run ends with status ``"connection_lost"`` and reports the last setting
-  the instrument *confirmed*;
+  event); it retries the same command every ``retry_s`` for up to ``max_pause_s`` (a ``set``
+  carries absolute values, so repeating it is safe, and its reply confirms the state) and then
+  continues (``resumed`` event). If the link does not come back the run ends with status
+  ``"connection_lost"`` and reports the last setting the instrument *confirmed*;
 * on abort (Ctrl-C / task cancellation / ``abort`` event) or any error, the knobs being
   aligned are set back to their starting values and read back to confirm it;
 * at the end the instrument is left at the policy's result, read back and recorded.

@@ -75,7 +75,7 @@ class BOConfig:
     as ASIMOV) or ``"matern52"`` (rougher, suits the V-shaped cost near its floor).
     """
 
-    rho: float = 0.5
+    rho: float = 1.0
     xi: float = 0.01
     n_candidates: int = 2048
     local_fraction: float = 0.25
@@ -85,7 +85,7 @@ class BOConfig:
     noise_bounds: tuple[float, float] = (1e-6, 1e-1)
     n_restarts: int = 1
     min_distance: float = 0.03
-    kernel: str = "rbf"
+    kernel: str = "matern52"
 
 
 class BayesOptimizer:

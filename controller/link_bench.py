@@ -106,8 +106,8 @@ async def _with_twin(transport: str, tmp: str, tag: str, hwm: int | None, body) 
 
 
 async def run_link_bench(
-    n_128: int = 30000, n_512: int = 1500, ping_s: float = 0.001, sustain_rate_hz: float = 10000.0,
-    sustain_s: float = 3.0, transports: tuple[str, ...] = ("tcp", "ipc"),
+    n_128: int = 30000, n_512: int = 1500, ping_s: float = 0.004, sustain_rate_hz: float = 10000.0,
+    sustain_s: float = 4.0, transports: tuple[str, ...] = ("tcp", "ipc"),
 ) -> dict[str, Any]:
     """Run the link benchmark; return the flat result dict (see module docstring).
 

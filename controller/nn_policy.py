@@ -57,6 +57,7 @@ class NNPolicyConfig:
     bo_window_sigmas: float = 3.0
     weights_dir: str | None = None
     qonnx_path: str | None = None
+    seed: int | None = None  # of the BO fallback
 
 
 _ESTIMATORS: dict[tuple, object] = {}
@@ -210,7 +211,7 @@ class NetworkPolicy(AlignmentPolicy):
             return
         windows = {a: float(max(self.config.bo_window_sigmas * sv, tv)) for a, sv, tv in zip(self.axes, s, self.tol)}
         centre = self.result()
-        self._bo = BayesOptPolicy(BOPolicyConfig(windows=windows, max_frames=remaining))
+        self._bo = BayesOptPolicy(BOPolicyConfig(windows=windows, max_frames=remaining, seed=self.config.seed))
         self._bo.reset(self.knobs, centre, self.axes)
 
     def _check_budget(self) -> None:

@@ -30,6 +30,7 @@ from beamloop.controller.policy import AlignmentPolicy, StepReport
 
 PolicyFactory = Callable[..., AlignmentPolicy]
 _REGISTRY: dict[str, PolicyFactory] = {}
+_SEEDED: set[str] = set()
 
 # Modules that register policies when imported (missing ones are skipped).
 PLUGIN_MODULES = ["beamloop.controller.nn_policy"]
@@ -46,11 +47,14 @@ DEFAULT_WINDOWS: dict[str, float] = {
 }
 
 
-def register_policy(name: str, factory: PolicyFactory) -> None:
-    """Make ``factory`` available as policy ``name`` (replacing any earlier one)."""
+def register_policy(name: str, factory: PolicyFactory, seeded: bool = False) -> None:
+    """Make ``factory`` available as policy ``name`` (replacing any earlier one).
+
+    seeded: the factory takes a ``seed`` option (then :func:`make_policy` passes its ``seed``)."""
     if not name or not isinstance(name, str):
         raise ValueError(f"name: a policy needs a non-empty string name, got {name!r}")
     _REGISTRY[name] = factory
+    (_SEEDED.add if seeded else _SEEDED.discard)(name)
 
 
 def available_policies() -> list[str]:
@@ -64,11 +68,13 @@ def available_policies() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make_policy(name: str, **options) -> AlignmentPolicy:
-    """Build the policy registered as ``name`` with ``options``."""
+def make_policy(name: str, seed: int | None = None, **options) -> AlignmentPolicy:
+    """Build the policy registered as ``name`` with ``options`` (and ``seed`` if it takes one)."""
     names = available_policies()
     if name not in _REGISTRY:
         raise ValueError(f"policy: unknown policy {name!r}; available: {', '.join(names)}")
+    if seed is not None and name in _SEEDED:
+        options = {**options, "seed": seed}
     return _REGISTRY[name](**options)
 
 
@@ -85,8 +91,7 @@ class BOPolicyConfig:
     the camera gain (the cost needs the shot-noise level; the twin's camera has 8);
     unresolved_target: the cost the GP is told for a frame without resolvable speckle (the
     cost itself reports the flat-spectrum maximum; a smaller plateau keeps the GP's length
-    scales from collapsing on the step), None to use the cost as is; approach_fraction: see
-    :meth:`BayesOptPolicy.final_approach`; bo: GP/EI settings;
+    scales from collapsing on the step), None to use the cost as is; bo: GP/EI settings;
     seed: random seed of the design and the acquisition search.
     """
 
@@ -98,7 +103,6 @@ class BOPolicyConfig:
     cost_weighting: str = "power"
     counts_per_electron: float = 1.0
     unresolved_target: float | None = 0.2
-    approach_fraction: float = 0.1
     bo: BOConfig = field(default_factory=BOConfig)
     seed: int | None = None
 
@@ -207,23 +211,19 @@ class BayesOptPolicy(AlignmentPolicy):
         return dict(self.settings[int(np.argmin(self.costs))])
 
     def final_approach(self) -> list[dict[str, float]]:
-        """Waypoints the loop sets before :meth:`result`, so every knob arrives at the best
-        setting from the same side as when that frame was taken (knobs have hysteresis: the
-        same value reached from the other side gives a different aberration). Each waypoint
-        knob lies at least ``approach_fraction`` of the search window beyond the target, which
-        takes up the play of the twin's knobs (0.2 % of their range)."""
+        """Waypoints the loop sets before :meth:`result`.
+
+        Knobs have hysteresis (play): the same value reached from another direction is a
+        different aberration. If the best frame was the last one the instrument is still in
+        that state and nothing is needed; otherwise the knobs retrace the step that led to the
+        best frame (the setting measured just before it, then the best), so each knob arrives
+        from the same side as when the best frame was taken."""
         if len(self.costs) < 2:
             return []
         i = int(np.argmin(self.costs))
-        prev = self.settings[i - 1] if i > 0 else self.start
-        best = self.settings[i]
-        half = 0.5 * (self.hi - self.lo)
-        way = {}
-        for j, a in enumerate(self.axes):
-            d = prev[a] - best[a]
-            step = max(abs(d), self.config.approach_fraction * half[j])
-            way[a] = float(np.clip(best[a] + (np.sign(d) or 1.0) * step, self.lo[j], self.hi[j]))
-        return [way]
+        if i == len(self.costs) - 1:
+            return []
+        return [dict(self.settings[i - 1]) if i > 0 else dict(self.start)]
 
     # -- helpers --------------------------------------------------------------------------
     def _to_knobs(self, z: np.ndarray) -> dict[str, float]:
@@ -253,4 +253,4 @@ class BayesOptPolicy(AlignmentPolicy):
         return {"x": x, "y": y, "mean": mean.reshape(n, n), "std": sd.reshape(n, n)}
 
 
-register_policy("bo", lambda **kw: BayesOptPolicy(**kw))
+register_policy("bo", lambda **kw: BayesOptPolicy(**kw), seeded=True)

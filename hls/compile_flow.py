@@ -103,8 +103,9 @@ def compile_network(net, settings: HlsSettings, out_dir: str | Path, *, n_vector
                     rtl_vectors: int | None = None, log: Callable[[str], None] = print) -> CompileResult:
     """Run the whole flow for ``net`` (``.module``, ``.input_shape``, optional ``.sample_inputs``).
 
-    ``rtl_dir``/``wrapper_path`` (trigger only) default to ``<out_dir>/rtl/generated`` and
-    ``<out_dir>/rtl/trigger_net.v``; ``beamloop compile trigger`` points them at ``firmware/rtl``.
+    The trigger RTL is written to ``<out_dir>/rtl/`` and checked there; only when every check
+    passed is it copied to ``rtl_dir``/``wrapper_path`` (``beamloop compile trigger``:
+    ``firmware/rtl/generated/`` and ``firmware/rtl/trigger_net.v``).
     """
     from beamloop.hls import hls4ml_project
 
@@ -130,6 +131,11 @@ def compile_network(net, settings: HlsSettings, out_dir: str | Path, *, n_vector
     rng = np.random.default_rng(seed)
     n_real = min(int(settings.bitexact.get("n_realistic", n // 2)), n // 2)
     real = _realistic(net, n_real, seed, log)
+    if real is not None and not grid.on_grid(real):
+        raise HlsFlowError(
+            f"{name}: sample_inputs() returned values off the input quantiser's grid ({grid.lo}..{grid.hi} x "
+            f"{grid.scale:g}); they must be put on the grid (LoadedModel.to_input_grid) before the bit-exact check."
+        )
     x = bitexact.make_vectors(grid, input_shape, n, rng, realistic=real)
     source = f"{0 if real is None else min(len(real), n - 3)} realistic (twin) + grid corners + uniform random"
 
@@ -169,8 +175,9 @@ def compile_network(net, settings: HlsSettings, out_dir: str | Path, *, n_vector
     return result
 
 
-def _byte_domain(x: np.ndarray, in_bits: int, signed_range: tuple[int, int]) -> np.ndarray:
-    """Keep vectors representable on the ``trigger_net`` byte port (unsigned/signed bytes per input)."""
+def _byte_domain(x: np.ndarray, in_bits: int, signed_range: tuple[int, int]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which vectors the ``trigger_net`` byte port can carry, and the per-input byte ranges (lo, hi)."""
     n_in = x.shape[1]
     signed = np.zeros(n_in, dtype=bool)
     signed[signed_range[0]:signed_range[1] + 1] = True
@@ -188,8 +195,8 @@ def _rtl(result: CompileResult, net, model, settings: HlsSettings, x, y_torch, r
     name = settings.model
     in_bits = int(cfg.get("in_bits", 8))
     sr = tuple(cfg.get("signed_inputs", (0, -1)))
-    rtl_dir = Path(rtl_dir) if rtl_dir else result.out_dir / "rtl" / "generated"
-    wrapper_path = Path(wrapper_path) if wrapper_path else result.out_dir / "rtl" / f"{cfg.get('module', 'trigger_net')}.v"
+    module = cfg.get("module", "trigger_net")
+    stage_dir, stage_wrapper = result.out_dir / "rtl" / "generated", result.out_dir / "rtl" / f"{module}.v"
 
     # Vectors on the byte port (realistic samples that fit + random bytes): the RTL's input domain.
     n_rtl = int(rtl_vectors or cfg.get("rtl_vectors", 2000))
@@ -208,12 +215,12 @@ def _rtl(result: CompileResult, net, model, settings: HlsSettings, x, y_torch, r
     log(f"[{name}] da4ml interpreter (byte-port vectors): {rep.summary()}")
     rep.raise_if_mismatch()
     rtl = da4ml_flow.write_trigger_rtl(
-        comb, rtl_dir, wrapper_path, module=cfg.get("module", "trigger_net"),
+        comb, stage_dir, stage_wrapper, module=module,
         latency_cutoff=float(cfg.get("latency_cutoff", 2.0)), clock_period_ns=settings.clock_period_ns,
         part=settings.part, in_bits=in_bits, signed_inputs=sr)
     result.rtl = rtl
     result.timings_s["da4ml_s"] = time.perf_counter() - t0
-    log(f"[{name}] da4ml Verilog: {rtl.wrapper} + {len(rtl.sources) - 1} files in {rtl_dir}; "
+    log(f"[{name}] da4ml Verilog: {rtl.wrapper} + {len(rtl.sources) - 1} files in {stage_dir}; "
         f"LATENCY {rtl.latency} cycles = {rtl.latency * settings.clock_period_ns:g} ns; "
         f"da4ml estimate {rtl.luts_estimate:.0f} LUTs")
 
@@ -229,6 +236,11 @@ def _rtl(result: CompileResult, net, model, settings: HlsSettings, x, y_torch, r
     log(f"[{name}] Icarus RTL ({len(xr)} vectors, valid gaps): {rep_rtl.summary()}; "
         f"measured latency {sim.latency_cycles} cycles")
     rep_rtl.raise_if_mismatch()
+    if sim.latency_cycles != [rtl.latency]:
+        raise HlsFlowError(f"Icarus measured latencies {sim.latency_cycles}, expected [{rtl.latency}]")
+    if rtl_dir or wrapper_path:  # install only verified RTL (e.g. into firmware/rtl)
+        result.rtl = da4ml_flow.install_rtl(rtl, rtl_dir or stage_dir, wrapper_path or stage_wrapper)
+        log(f"[{name}] installed {result.rtl.wrapper} and {Path(rtl_dir or stage_dir)}/")
 
 
 def _write_report(result: CompileResult) -> None:

@@ -35,6 +35,7 @@ class HlsSettings:
     default_precision: str
     reuse_factor: int
     layer_reuse_factor: dict[str, int] = field(default_factory=dict)
+    layer_precision: dict[str, dict[str, str]] = field(default_factory=dict)
     bitexact: dict[str, Any] = field(default_factory=dict)
     latency_target_ns: float | None = None
     da4ml: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +99,19 @@ def hls_config(model, settings: HlsSettings) -> dict:
             )
         for name in hits:
             layers[name]["ReuseFactor"] = int(rf)
+    for pattern, prec in (settings.layer_precision or {}).items():
+        hits = [name for name in layers if fnmatch.fnmatchcase(name, pattern)]
+        if not hits or not isinstance(prec, dict):
+            raise HlsFlowError(
+                f"hls/configs/{settings.model}.yaml: layer_precision {pattern!r} must map an existing layer "
+                f"to {{result|accum|weight|bias: 'fixed<W,I,...>'}}; layers are {sorted(layers)}"
+            )
+        for name in hits:
+            current = layers[name].get("Precision")
+            if not isinstance(current, dict):
+                current = {"result": current} if current else {}
+            current.update({k: str(v) for k, v in prec.items()})
+            layers[name]["Precision"] = current
     for name in layers:
         layers[name]["Strategy"] = settings.strategy
     return cfg
@@ -200,4 +214,27 @@ def run_vitis(project_dir: str | Path) -> dict[str, Any]:
         raise HlsFlowError(f"vitis_hls failed (exit {proc.returncode}) in {project_dir}:\n{proc.stdout[-2000:]}")
     from hls4ml.report import parse_vivado_report
 
-    return parse_vivado_report(str(project_dir)) or {}
+    return summarize_vitis_report(parse_vivado_report(str(project_dir)) or {})
+
+
+VITIS_KEYS = {"BestLatency": "latency_cycles_best", "WorstLatency": "latency_cycles_worst",
+              "IntervalMin": "interval_cycles_min", "IntervalMax": "interval_cycles_max",
+              "EstimatedClockPeriod": "estimated_clock_ns", "LUT": "luts", "FF": "ffs", "DSP": "dsps",
+              "DSP48E": "dsps", "BRAM_18K": "bram_18k"}
+
+
+def summarize_vitis_report(report: dict[str, Any]) -> dict[str, Any]:
+    """hls4ml's parsed Vitis report -> latency/II/resource numbers (``latency_is_estimate: False``)."""
+    csyn = report.get("CSynthesisReport", {}) if isinstance(report, dict) else {}
+    out: dict[str, Any] = {}
+    for key, name in VITIS_KEYS.items():
+        if key in csyn:
+            try:
+                out[name] = float(csyn[key]) if "." in str(csyn[key]) else int(csyn[key])
+            except ValueError:
+                out[name] = csyn[key]
+    if not out:
+        raise HlsFlowError(f"no C synthesis report found (parsed: {list(report)}); did csynth run?")
+    out["latency_is_estimate"] = False
+    out["source"] = "Vitis HLS csynth report"
+    return out

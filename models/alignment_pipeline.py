@@ -122,8 +122,10 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 3072, n_val: i
     rnd = Randomisation()
     data_dir = Path(data_dir)
     progress(f"data: {n_train} train + {n_val} held-out pairs from the twin -> {data_dir} ({workers} workers)")
-    tr = generate(data_dir, n_train, seed=seed, workers=workers, rnd=rnd, prefix="train")
-    va = generate(data_dir, n_val, seed=seed + 7919, workers=workers, rnd=rnd, prefix="val")
+    generate(data_dir, n_train, seed=seed, workers=workers, rnd=rnd, prefix="train")
+    generate(data_dir, n_val, seed=seed + 7919, workers=workers, rnd=rnd, prefix="val")
+    # every shard present is used (an earlier, larger or interrupted run may have left more)
+    tr, va = sorted(data_dir.glob("train-*.h5")), sorted(data_dir.glob("val-*.h5"))
     t_data = time.time() - t0
     dtr, attrs = read_shards(tr)
     dva, _ = read_shards(va)
@@ -132,7 +134,8 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 3072, n_val: i
     progress(f"data ready in {t_data:.0f} s: train {x.shape}, held-out {xv.shape}")
     torch.manual_seed(seed)
     net = AlignmentNet()
-    cfg = TrainConfig(epochs=epochs, max_seconds=max_train_seconds, seed=seed, lr=3e-3, batch_size=64)
+    cfg = TrainConfig(epochs=epochs, max_seconds=max_train_seconds, seed=seed, lr=3e-3, batch_size=32,
+                      warmup_epochs=max(2, epochs // 4))
     t1 = time.time()
     hist = train_alignment(net, x, y, xv, yv, cfg, augment=_augment,
                            progress=lambda r: progress(f"epoch {r['epoch']:3d} loss {r['train_loss']:.4f} "
@@ -152,7 +155,8 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 3072, n_val: i
         "input": {"shape": [2, 32, 32], "grid": "uint8, scale 2^-5, FLOOR", "pair_order": "C10-delta, C10+delta",
                   "preprocess": "centre-crop to a multiple of 32, block-average to 32x32, divide by the mean"},
         "randomisation": json.loads(rnd.to_json()),
-        "data": {"n_train": int(len(x)), "n_val": int(len(xv)), "seed": seed, "generate_seconds": t_data},
+        "data": {"n_train": int(len(x)), "n_val": int(len(xv)), "seed": seed, "generate_seconds": t_data,
+                 "train_shards": [p.name for p in tr], "val_shards": [p.name for p in va]},
         "training": {**{k: v for k, v in asdict(cfg).items() if k != "log"}, "seconds": t_train,
                      "epochs_run": len(hist["history"])},
         "metrics_heldout": metrics,

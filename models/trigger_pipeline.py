@@ -19,8 +19,10 @@ import numpy as np
 
 def score_scale(net) -> float:
     """Power-of-two scale of the trigger output (last ReLU scale x last weight scale)."""
-    last_act = [m for m in net.mlp if hasattr(m, "quant_act_scale")][-1]
-    return float(last_act.quant_act_scale()) * float(net.mlp[-1].quant_weight().scale)
+    from brevitas.nn import QuantReLU
+
+    last_act = [m for m in net.mlp if isinstance(m, QuantReLU)][-1]
+    return float(last_act.act_quant.scale()) * float(net.mlp[-1].quant_weight().scale)
 
 
 def threshold_for_far(scores_neg: np.ndarray, far: float) -> float:

@@ -126,15 +126,23 @@ class Aberrations:
     def __init__(self, _values: Mapping[str, float] | None = None, **kwargs):
         vec = np.zeros(len(NAMES))
         items = list((_values or {}).items()) + list(kwargs.items())
+        seen: dict[int, str] = {}
+
+        def put(index: int, key: str, value) -> None:
+            if index in seen:
+                raise ValueError(f"aberration {NAMES[index]} given twice (as {seen[index]!r} and {key!r})")
+            seen[index] = key
+            vec[index] = _check_value(key, value)
+
         for key, value in items:
             if isinstance(value, (tuple, list, np.ndarray)) and np.ndim(value) == 1 and len(value) == 2 and "." not in key:
                 base = ALIASES.get(key, key)
                 if base not in _NONROUND:
                     raise KeyError(f"aberration {key!r} is not a non-round (x, y) coefficient; a pair is not allowed")
-                vec[_INDEX[f"{base}.x"]] = _check_value(f"{key}.x", value[0])
-                vec[_INDEX[f"{base}.y"]] = _check_value(f"{key}.y", value[1])
+                put(_INDEX[f"{base}.x"], f"{key}.x", value[0])
+                put(_INDEX[f"{base}.y"], f"{key}.y", value[1])
                 continue
-            vec[_INDEX[canonical_name(key)]] = _check_value(key, value)
+            put(_INDEX[canonical_name(key)], key, value)
         vec.setflags(write=False)
         object.__setattr__(self, "_v", vec)
 
@@ -154,6 +162,8 @@ class Aberrations:
     def from_vector(cls, vec: Sequence[float], names: Sequence[str] | None = None) -> "Aberrations":
         """From values (metres) in the order of ``names`` (default: all :attr:`NAMES`)."""
         names = NAMES if names is None else tuple(names)
+        if len(set(names)) != len(names):
+            raise ValueError(f"names repeat a coefficient: {names}")
         vec = np.asarray(vec, dtype=float).reshape(-1)
         if vec.shape[0] != len(names):
             raise ValueError(f"vec has {vec.shape[0]} values but names has {len(names)}")
@@ -167,8 +177,12 @@ class Aberrations:
     def __getitem__(self, name: str) -> float:
         return float(self._v[_INDEX[canonical_name(name)]])
 
-    def get(self, name: str, default: float = 0.0) -> float:
-        return self[name]
+    def get(self, name: str, default: float | None = 0.0) -> float | None:
+        """``self[name]``, or ``default`` for a name that is not an aberration."""
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     def __getattr__(self, name: str):
         # ab.C10, ab.defocus, ab.Cs ... (only round terms / aliases make sense as attributes)
@@ -196,11 +210,11 @@ class Aberrations:
 
     def replace(self, **kwargs) -> "Aberrations":
         """Copy with some coefficients replaced (names as in the constructor)."""
-        d = self.to_dict()
         new = Aberrations(**kwargs)
+        vec = self._v.copy()
         for n in Aberrations._touched_names(kwargs):
-            d[n] = new[n]
-        return Aberrations(d)
+            vec[_INDEX[n]] = new[n]
+        return Aberrations.from_vector(vec)
 
     @staticmethod
     def _touched_names(kwargs: Mapping[str, object]) -> list[str]:
@@ -338,6 +352,8 @@ def to_abtem(ab: Aberrations) -> dict[str, float]:
 
 def from_abtem(coeffs: Mapping[str, float]) -> Aberrations:
     """From abTEM polar symbols or aliases (Angstrom, radians); ``defocus`` means ``-C10``."""
+    if "defocus" in coeffs and "C10" in coeffs:
+        raise ValueError("give either abTEM 'defocus' or 'C10' (defocus = -C10), not both")
     polar: dict[str, float] = {}
     for key, value in coeffs.items():
         if key == "defocus":

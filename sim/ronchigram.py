@@ -28,6 +28,7 @@ Units: SI throughout (m, rad, eV); images in camera counts (float32), first axis
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, replace
@@ -35,8 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from beamloop.sim.aberrations import (NAMES, Aberrations, _coeff_matrix, canonical_name, chi_basis, chi_gradient,
-                                      chi_gradient_basis)
+from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, canonical_name, chi_basis, chi_gradient_basis
 from beamloop.sim.camera import CameraModel
 from beamloop.sim.optics import check_energy, electron_wavelength
 from beamloop.sim.samples import SAMPLES, SampleSpec, transmission
@@ -45,6 +45,16 @@ __all__ = ["RonchigramConfig", "RonchigramSimulator", "UndersampledError"]
 
 _C10 = NAMES.index("C10")
 CRYSTAL_SINGLE_SLICE_MAX_M = 5e-9   # projection approximation limit for Si at 200-300 kV (docs/sim.md)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_transmission(spec: SampleSpec, n_px: int, pixel_m: float, energy_eV: float,
+                         blur_sigma_m: float) -> np.ndarray:
+    """The sample patch, shared (read-only) by simulators with the same sample, grid and beam
+    (e.g. a twin that rebuilds its simulator when only dose or camera settings change)."""
+    t = transmission(spec, n_px, pixel_m, energy_eV, blur_sigma_m=blur_sigma_m)
+    t.setflags(write=False)
+    return t
 
 
 class UndersampledError(ValueError):
@@ -73,7 +83,8 @@ class RonchigramConfig:
     (None -> the camera spans +-1.4 alpha). binning: physical detector pixels per output
     pixel per axis (scales PSF and readout noise). dose_e: electrons per frame (whole beam).
     source_size_m: FWHM of the (demagnified, Gaussian) source at the sample.
-    focal_spread_m: rms focal spread (chromatic, Cc dE/E). oversample: internal angular
+    focal_spread_m: rms focal spread (chromatic, Cc dE/E). exact_poisson: exact Poisson
+    shot noise everywhere (default: normal approximation above 40 e/pixel). oversample: internal angular
     refinement (None -> automatic per frame from the probe footprint, up to max_oversample).
     on_undersampled: "raise" or "warn" when the footprint needs more than max_oversample.
     """
@@ -90,6 +101,7 @@ class RonchigramConfig:
     detector_gain: float = 8.0
     readout_noise: float = 2.0
     detector_psf_px: float = 0.6
+    exact_poisson: bool = False
     source_size_m: float = 0.4e-10
     focal_spread_m: float = 0.0
     focal_spread_samples: int = 3
@@ -168,6 +180,7 @@ class RonchigramConfig:
             gain=self.detector_gain,
             readout_noise=self.readout_noise * b,      # sum of b*b independent readouts
             psf_sigma_px=self.detector_psf_px / b,     # PSF given in physical pixels
+            exact_poisson=bool(self.exact_poisson),
         )
 
     def with_(self, **kwargs) -> "RonchigramConfig":
@@ -185,6 +198,7 @@ class _Grid:
     hi: int
     amp: np.ndarray          # (P,) float32 aperture amplitude over the box (soft edge, 0 outside)
     basis: np.ndarray        # (len(NAMES), P) float32 chi basis over the box (rad^(n+1))
+    basis_t: object          # the same as a torch tensor (shares memory)
     amp_re: np.ndarray       # (P,) amp * (-1)^(ix+iy): the sign centres probe and far field
     amp_im: np.ndarray       # (P,) -amp_re (imaginary part of amp * exp(-i chi) = -amp sin chi)
     tx: np.ndarray           # (P,) float32 theta_x over the box
@@ -220,8 +234,8 @@ class RonchigramSimulator:
                 f"model ignores dynamical scattering beyond ~{CRYSTAL_SINGLE_SLICE_MAX_M:g} m of crystal; "
                 "Ronchigram contrast will be qualitative", stacklevel=2)
         spec = SampleSpec(cfg.sample, cfg.sample_thickness_m, cfg.sample_rotation_rad, seed)
-        self._t = transmission(spec, n_patch, cfg.pixel_m, cfg.energy_eV,
-                               blur_sigma_m=cfg.source_size_m / (2 * math.sqrt(2 * math.log(2))))
+        self._t = _cached_transmission(spec, n_patch, cfg.pixel_m, cfg.energy_eV,
+                                       cfg.source_size_m / (2 * math.sqrt(2 * math.log(2))))
         self._coh = self._coherence_states()
         self._foot = self._footprint_points()
 
@@ -242,12 +256,15 @@ class RonchigramSimulator:
         ph = np.linspace(0, 2 * np.pi, 48, endpoint=False)
         R, P = np.meshgrid(r, ph, indexing="ij")
         tx, ty = (R * np.cos(P)).ravel(), (R * np.sin(P)).ravel()
-        return tx, ty, chi_gradient_basis(tx, ty)
+        gx, gy = chi_gradient_basis(tx, ty)
+        return tx, ty, (np.ascontiguousarray(gx), np.ascontiguousarray(gy))
 
     def grid(self, s: int) -> _Grid:
         g = self._grids.get(s)
         if g is not None:
             return g
+        import torch
+
         cfg = self.cfg
         n = cfg.size_px * s
         dth = cfg.camera_rad_per_px / s
@@ -263,10 +280,11 @@ class RonchigramSimulator:
         I, J = np.meshgrid(i, i, indexing="ij")
         tx, ty = TX[box].ravel(), TY[box].ravel()
         sign = np.where((I + J) % 2 == 0, 1.0, -1.0)[box].ravel()
+        basis32 = np.ascontiguousarray(chi_basis(tx, ty).astype(np.float32))
         a = amp[box].ravel()
         g = _Grid(
             s=s, n=n, lo=lo, hi=hi, amp=a.astype(np.float32),
-            basis=chi_basis(tx, ty).astype(np.float32),
+            basis=basis32, basis_t=torch.from_numpy(basis32),
             amp_re=(a * sign).astype(np.float32), amp_im=(-a * sign).astype(np.float32),
             tx=tx.astype(np.float32), ty=ty.astype(np.float32),
             power=float(np.sum(amp**2)),
@@ -278,14 +296,20 @@ class RonchigramSimulator:
     def footprint_m(self, abs_) -> np.ndarray:
         """Diameter (m) of the region the probe covers at the sample, per aberration set.
 
-        2 * (max over the aperture of |grad chi| / k + 3 sigma focal spread * alpha
-        + 3 sigma source + 2 lambda / alpha (diffraction tail)).
+        2 * (max over the aperture of |grad chi| / k + largest focal-spread offset * alpha
+        + 2 lambda / alpha (diffraction tail)). (The source size acts as an envelope on the
+        sample, not on the footprint.)
         """
+        import torch
+
         C, _ = _coeff_matrix(abs_)
-        tx, ty, basis = self._foot
-        with _blas_single_thread():
-            gx, gy = chi_gradient(C, tx, ty, self.wavelength_m, basis=basis)
-        r = np.sqrt(gx**2 + gy**2).max(axis=1) / self.k
+        _, _, (bx, by) = self._foot
+        # torch matmul (threads governed by torch, pinned to 1 inside simulate calls; numpy's
+        # OpenBLAS threads spin badly on a busy machine)
+        Ct = torch.from_numpy(np.array(C, dtype=np.float64))     # a writable copy (C may be read-only)
+        gx = (Ct @ torch.from_numpy(bx)).numpy()
+        gy = (Ct @ torch.from_numpy(by)).numpy()
+        r = np.sqrt(gx**2 + gy**2).max(axis=1)           # = max |grad chi| / k (ray radius, m)
         cfg = self.cfg
         a = cfg.convergence_semiangle_rad
         df_max = float(np.abs(self._coh[0]).max())
@@ -349,8 +373,7 @@ class RonchigramSimulator:
             for b in range(B):
                 crop[b] = self._t[lo[b, 0]:lo[b, 0] + n, lo[b, 1]:lo[b, 1] + n]
         # chi in float32 (|chi| up to ~1e3 rad -> phase error ~1e-4 rad, negligible here)
-        with _blas_single_thread():
-            base = (self.k * C).astype(np.float32) @ g.basis          # (B, P)
+        base = (torch.from_numpy((self.k * C).astype(np.float32)) @ g.basis_t).numpy()   # (B, P)
         if np.any(fp):
             base += (self.k * fp[:, 0:1]).astype(np.float32) * g.tx
             base += (self.k * fp[:, 1:2]).astype(np.float32) * g.ty
@@ -485,7 +508,6 @@ class RonchigramSimulator:
 
 
 _POOL = None
-_TPC = None
 
 
 class _torch_single_thread:
@@ -510,18 +532,6 @@ class _torch_single_thread:
         if self._old != 1:
             torch.set_num_threads(self._old)
         return False
-
-
-def _blas_single_thread():
-    """Context limiting BLAS to one thread: the tiny chi matmul is far slower with OpenBLAS
-    threads on a busy machine, and batches already run in two threads."""
-    global _TPC
-    if _TPC is None:
-        from threadpoolctl import ThreadpoolController
-
-        _TPC = ThreadpoolController()
-    return _TPC.limit(limits=1, user_api="blas")
-
 
 
 def _pool():

@@ -162,12 +162,17 @@ def projected_potential(spec: SampleSpec, n_px: int, pixel_m: float, blur_sigma_
 
 def transmission(spec: SampleSpec, n_px: int, pixel_m: float, energy_eV: float,
                  blur_sigma_m: float = 0.0) -> np.ndarray:
-    """Phase-object transmission ``exp(i sigma v_z)`` (complex64, ``n_px x n_px``)."""
+    """Phase-object transmission ``exp(i sigma v_z)`` (complex64, ``n_px x n_px``), band-limited
+    to 2/3 of the grid Nyquist like abTEM's anti-aliasing aperture (exp creates harmonics of
+    v_z beyond its own band limit, which would otherwise alias into the far field)."""
+    from scipy import fft as sfft
+
     vz = projected_potential(spec, n_px, pixel_m, blur_sigma_m)
     phase = interaction_constant(energy_eV) * vz
     phase -= phase.mean()
-    phase = phase.astype(np.float32)
-    t = np.empty(phase.shape, np.complex64)
-    t.real = np.cos(phase)
-    t.imag = np.sin(phase)
-    return t
+    t = np.exp(1j * phase)
+    q = np.fft.fftfreq(n_px, d=pixel_m)
+    keep = (q[:, None] ** 2 + q[None, :] ** 2) <= ((2.0 / 3.0) * (0.5 / pixel_m)) ** 2
+    spec_t = sfft.fft2(t, workers=2)
+    spec_t *= keep
+    return sfft.ifft2(spec_t, workers=2).astype(np.complex64)

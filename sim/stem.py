@@ -3,7 +3,8 @@ position (a 4D-STEM dataset) and integrate it with any detector layout.
 
 The diffraction pattern at one probe position is exactly a Ronchigram (same wave optics as
 :mod:`beamloop.sim.ronchigram`) with a camera that reaches high angles (default +-200 mrad),
-so STEM reuses :class:`RonchigramSimulator`. Detectors (:mod:`beamloop.sim.detectors`) are
+so STEM reuses :class:`RonchigramSimulator`. Keep detectors within 2/3 of the simulated range
+(the sample is band-limited there against aliasing). Detectors (:mod:`beamloop.sim.detectors`) are
 rings x segments region maps; BF, ABF, ADF, HAADF, DPC quadrants and centre of mass (iDPC/CoM)
 images follow.
 
@@ -25,9 +26,10 @@ from beamloop.sim.ronchigram import RonchigramConfig, RonchigramSimulator
 __all__ = ["STEMSimulator", "stem_config", "scan_positions", "dpc_signal"]
 
 
-def stem_config(max_angle_rad: float = 0.2, size_px: int = 128, **kwargs) -> RonchigramConfig:
-    """A diffraction-plane camera reaching ``max_angle_rad`` at the edge (default 200 mrad),
-    no detector PSF, readout noise or gain (ideal counting detector)."""
+def stem_config(max_angle_rad: float = 0.3, size_px: int = 128, **kwargs) -> RonchigramConfig:
+    """A diffraction-plane camera reaching ``max_angle_rad`` at the edge (default 300 mrad, so
+    that a 200 mrad HAADF stays inside the 2/3 band limit of the sample), no detector PSF,
+    readout noise or gain (ideal counting detector)."""
     defaults = dict(size_px=size_px, rad_per_px=2 * max_angle_rad / size_px, detector_psf_px=0.0,
                     readout_noise=0.0, detector_gain=1.0, dose_e=1e5, sample="si110",
                     sample_thickness_m=5e-9)

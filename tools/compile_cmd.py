@@ -8,12 +8,22 @@ from typing import Optional
 import typer
 
 
+def _quiet_library_warnings() -> None:
+    """brevitas/qonnx warn about optional kernels and opset versions on every run; not actionable here."""
+    import warnings
+
+    for mod in ("brevitas", "qonnx", "hls4ml", "torch"):
+        warnings.filterwarnings("ignore", category=UserWarning, module=mod)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("compile")
     def compile_(
         model: str = typer.Argument(..., help="network: alignment | trigger"),
         out: Optional[Path] = typer.Option(None, "--out", help="output folder (default hls_out/<model>/)"),
         vectors: Optional[int] = typer.Option(None, "--vectors", help="bit-exact vectors (default from the YAML)"),
+        rtl_vectors: Optional[int] = typer.Option(None, "--rtl-vectors",
+                                                  help="trigger: vectors through the Verilog in Icarus (default 2000)"),
         config: Optional[Path] = typer.Option(None, "--config", help="hls4ml YAML (default hls/configs/<model>.yaml)"),
         synth: bool = typer.Option(False, "--synth", help="also run Vitis HLS C synthesis (needs vitis_hls on PATH)"),
         untrained: bool = typer.Option(False, "--untrained", help="compile the untrained architecture (plumbing)"),
@@ -22,6 +32,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                                   "or into the output folder"),
     ) -> None:
         """Checkpoint -> QONNX -> hls4ml project (+ da4ml Verilog for the trigger net), bit-exact checked."""
+        _quiet_library_warnings()
         from beamloop.hls.compile_flow import REPO_ROOT, compile_network, load_network
         from beamloop.hls.errors import HlsFlowError, ToolMissingError
         from beamloop.hls.hls4ml_project import HlsSettings, run_vitis
@@ -31,11 +42,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             net = load_network(model, pretrained=not untrained)
             out_dir = out or Path("hls_out") / model
             rtl_dir = wrapper = None
-            if settings.da4ml and rtl_to_firmware:
+            if settings.da4ml and rtl_to_firmware and untrained:
+                typer.echo("--untrained: the RTL stays in the output folder (firmware/rtl/ only gets trained networks)")
+            if settings.da4ml and rtl_to_firmware and not untrained:
                 rtl_dir = REPO_ROOT / settings.da4ml.get("rtl_dir", "firmware/rtl/generated")
                 wrapper = REPO_ROOT / "firmware" / "rtl" / f"{settings.da4ml.get('module', 'trigger_net')}.v"
             res = compile_network(net, settings, out_dir, n_vectors=vectors, rtl_dir=rtl_dir, wrapper_path=wrapper,
-                                  log=typer.echo)
+                                  rtl_vectors=rtl_vectors, log=typer.echo)
             typer.echo(f"bit-exact: {res.bitexact.matches}/{res.bitexact.total} (PyTorch = QONNX = hls4ml C++)")
             if res.rtl_bitexact is not None:
                 typer.echo(f"bit-exact RTL: {res.rtl_bitexact.matches}/{res.rtl_bitexact.total} "
@@ -64,6 +77,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         untrained: bool = typer.Option(False, "--untrained", help="use untrained architectures"),
     ) -> None:
         """Bit-exact counts, latency and LUT/FF/DSP per network (alignment, trigger) and for the firmware top."""
+        _quiet_library_warnings()
         from beamloop.hls.bench import run_bench
         from beamloop.hls.errors import HlsFlowError
         from beamloop.tools.benchio import emit

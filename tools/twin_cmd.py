@@ -56,11 +56,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         n_128: int = typer.Option(30000, help="frames in the 128x128 flat-out runs"),
         n_512: int = typer.Option(1500, help="frames in the 512x512 flat-out run"),
         rate: float = typer.Option(10000.0, help="paced stream rate (frames/s) for the control-latency run"),
-        seconds: float = typer.Option(3.0, help="duration of the paced run (s)"),
+        seconds: float = typer.Option(4.0, help="duration of the paced run (s)"),
+        ping_ms: float = typer.Option(4.0, help="one control round trip every this many ms during the streams"),
     ) -> None:
         """Data-channel frames/s (TCP, IPC), lost frames, control round trips under load."""
         from beamloop.controller.link_bench import main
         from beamloop.tools.benchio import emit
 
-        res = main(n_128=n_128, n_512=n_512, sustain_rate_hz=rate, sustain_s=seconds)
+        res = main(n_128=n_128, n_512=n_512, sustain_rate_hz=rate, sustain_s=seconds, ping_s=ping_ms / 1e3)
         emit("link", res, as_json, out)

@@ -57,7 +57,7 @@ module beamloop_top #(
     wire [1:0] px_user;
     wire [XW-1:0] px_x;
     wire [YW-1:0] px_y;
-    wire [31:0] frames, ingest_errors;
+    wire [31:0] pixels, frames, ingest_errors;
     wire [2:0] last_ingest_error;
     frame_ingest #(.W(W), .H(H), .PIX_W(PIX_W)) u_ingest (
         .clk(clk), .rst(rst),
@@ -65,7 +65,7 @@ module beamloop_top #(
         .s_axis_tuser(s_axis_tuser), .s_axis_tlast(s_axis_tlast),
         .m_axis_tdata(px_data), .m_axis_tvalid(px_valid), .m_axis_tready(px_ready),
         .m_axis_tuser(px_user), .m_axis_tlast(px_last), .m_axis_x(px_x), .m_axis_y(px_y),
-        .frames(frames), .errors(ingest_errors), .error_flag(ingest_error), .last_error(last_ingest_error));
+        .pixels(pixels), .frames(frames), .errors(ingest_errors), .error_flag(ingest_error), .last_error(last_ingest_error));
 
     wire feat_valid;
     wire [R*32-1:0] feat_sums;
@@ -137,7 +137,7 @@ module beamloop_top #(
         .cnt_unknown(c_unk), .cnt_refused(c_ref));
 
     // observed only in simulation / debug
-    wire unused = &{1'b0, px_last, score_valid, score, feat_total, feat_mx, feat_my, net_in_valid, net_in_data,
+    wire unused = &{1'b0, px_last, pixels, score_valid, score, feat_total, feat_mx, feat_my, net_in_valid, net_in_data,
                     last_ingest_error, c_ok, c_crc, c_len, c_unk, c_ref, 1'b0};
 endmodule
 `default_nettype wire

@@ -31,6 +31,7 @@ module frame_ingest #(
     output wire             m_axis_tlast,
     output wire [XW-1:0]    m_axis_x,
     output wire [YW-1:0]    m_axis_y,
+    output reg  [31:0]      pixels,        // pixels accepted on s_axis since reset (good or not)
     output reg  [31:0]      frames,        // complete, well-formed frames since reset
     output reg  [31:0]      errors,        // malformed-frame events since reset
     output reg              error_flag,    // sticky
@@ -74,8 +75,9 @@ module frame_ingest #(
     always @(posedge clk) begin
         if (rst) begin
             x <= {XW{1'b0}}; y <= {YW{1'b0}}; in_frame <= 1'b0; skipping <= 1'b0;
-            frames <= 32'd0; errors <= 32'd0; error_flag <= 1'b0; last_error <= 3'd0;
+            frames <= 32'd0; errors <= 32'd0; error_flag <= 1'b0; last_error <= 3'd0; pixels <= 32'd0;
         end else if (hs) begin
+            pixels <= pixels + 1'b1;
             if (err != 3'd0) begin
                 errors <= errors + 1'b1; error_flag <= 1'b1; last_error <= err;
                 // SHORT_FRAME still counts one more error if the new frame's first pixel is bad

@@ -35,7 +35,7 @@ module trigger_path #(
     wire [1:0] px_user;
     wire [XW-1:0] px_x;
     wire [YW-1:0] px_y;
-    wire [31:0] frames, errors;
+    wire [31:0] pixels, frames, errors;
     wire [2:0] last_error;
     frame_ingest #(.W(W), .H(H), .PIX_W(PIX_W)) u_ingest (
         .clk(clk), .rst(rst),
@@ -43,7 +43,7 @@ module trigger_path #(
         .s_axis_tuser(s_axis_tuser), .s_axis_tlast(s_axis_tlast),
         .m_axis_tdata(px_data), .m_axis_tvalid(px_valid), .m_axis_tready(px_ready),
         .m_axis_tuser(px_user), .m_axis_tlast(px_last), .m_axis_x(px_x), .m_axis_y(px_y),
-        .frames(frames), .errors(errors), .error_flag(ingest_error), .last_error(last_error));
+        .pixels(pixels), .frames(frames), .errors(errors), .error_flag(ingest_error), .last_error(last_error));
     wire feat_valid;
     wire [R*32-1:0] feat_sums;
     wire [31:0] feat_total, feat_frame;
@@ -64,7 +64,7 @@ module trigger_path #(
         .threshold(THRESHOLD), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
         .score_valid(score_valid), .score(score), .trig_valid(trig_valid), .trig_frame(trig_frame),
         .trig_time(trig_time), .trig_score(trig_score), .triggers(triggers));
-    wire unused = &{1'b0, px_last, frames, errors, last_error, feat_total, feat_mx, feat_my,
+    wire unused = &{1'b0, px_last, pixels, frames, errors, last_error, feat_total, feat_mx, feat_my,
                     net_in_valid, net_in_data, score_valid, score, triggers, 1'b0};
 endmodule
 `default_nettype wire

@@ -56,5 +56,6 @@ async def ingest_matches_model(dut):
     exp, frames, errors, last = G.ingest(beats, W, H)
     assert got == exp, f"forwarded beats differ at {next(i for i, (a, b) in enumerate(zip(got, exp)) if a != b) if got and exp else 0}"
     assert int(dut.frames.value) == frames and frames > 5
+    assert int(dut.pixels.value) == len(beats)
     assert int(dut.errors.value) == errors and errors > 3
     assert int(dut.error_flag.value) == 1 and int(dut.last_error.value) == last

@@ -54,12 +54,18 @@ def valid_request(rng: random.Random, seq: int) -> bytes:
     return P.encode_frame(c.code, seq, P.pack(c.request, vals))
 
 
+def _framed(body: bytes) -> bytes:
+    """COBS + good CRC around an arbitrary payload (cmd seq len data)."""
+    from cobs import cobs
+    return cobs.encode(body + P.crc16(body).to_bytes(2, "big")) + b"\x00"
+
+
 def fuzz_frame(rng: random.Random, seq: int) -> bytes:
-    """One delimited frame: valid, mutated, or random (never an inner 0x00)."""
+    """One delimited frame: valid, mutated, well-framed but wrong, or random (never an inner 0x00)."""
     kind = rng.random()
-    if kind < 0.45:
+    if kind < 0.40:
         return valid_request(rng, seq)
-    if kind < 0.75:
+    if kind < 0.65:
         raw = bytearray(valid_request(rng, seq)[:-1])
         for _ in range(rng.randint(1, 3)):
             op = rng.random()
@@ -71,10 +77,18 @@ def fuzz_frame(rng: random.Random, seq: int) -> bytes:
             else:
                 raw.insert(i, rng.randrange(1, 256))    # insertion
         return bytes(raw) + b"\x00"
-    if kind < 0.85:   # well-framed but wrong length field / unknown command, good CRC
-        body = bytes([rng.randrange(256), seq, rng.randrange(8)]) + bytes(rng.randrange(256) for _ in range(rng.randrange(6)))
-        from cobs import cobs
-        return cobs.encode(body + P.crc16(body).to_bytes(2, "big")) + b"\x00"
+    known = [c.code for c in P.commands.values()]
+    if kind < 0.75:   # unknown command, consistent length, good CRC
+        cmd = rng.choice([c for c in range(256) if c not in known])
+        n = rng.randrange(8)
+        return _framed(bytes([cmd, seq, n]) + bytes(rng.randrange(256) for _ in range(n)))
+    if kind < 0.85:   # known command with the wrong data length, good CRC
+        c = rng.choice(list(P.commands.values()))
+        n = rng.choice([x for x in range(16) if x != c.request_len])
+        return _framed(bytes([c.code, seq, n]) + bytes(rng.randrange(256) for _ in range(n)))
+    if kind < 0.90:   # len field disagrees with the data, good CRC
+        n = rng.randrange(8)
+        return _framed(bytes([rng.randrange(256), seq, (n + rng.randint(1, 5)) % 256]) + bytes(n))
     n = rng.choice([1, 2, 3, 5, 20, 40, 60])
     return bytes(rng.randrange(1, 256) for _ in range(n)) + b"\x00"
 
@@ -94,6 +108,18 @@ async def golden_and_fuzz(dut):
               P.encode_frame(4, 5, bytes([1]) + (RESET - 50).to_bytes(4, "big") + (RESET + 50).to_bytes(4, "big") + (10).to_bytes(4, "big")),
               P.encode_frame(2, 6, bytes([1]) + (RESET + 11).to_bytes(4, "big")),
               P.encode_frame(6, 7)]
+    # boundaries: exactly at min/max/step is accepted, one count beyond is refused
+    R = RESET
+    lim = lambda lo, hi, st: bytes([2]) + lo.to_bytes(4, "big") + hi.to_bytes(4, "big") + st.to_bytes(4, "big")
+    dac = lambda v: bytes([2]) + v.to_bytes(4, "big")
+    script += [P.encode_frame(4, 20, lim(R - 100, R + 100, 100))]
+    script += [P.encode_frame(2, 21 + i, dac(v)) for i, v in enumerate(
+        [R + 100, R + 101, R, R - 100, R - 101])]
+    script += [P.encode_frame(4, 30, lim(R - 100, R + 100, 50))]
+    script += [P.encode_frame(2, 31 + i, dac(v)) for i, v in enumerate([R - 49, R - 50, R - 51])]
+    script += [P.encode_frame(4, 40, lim(HW_MIN - 1, R, 50)), P.encode_frame(4, 41, lim(R - 50, HW_MAX + 1, 50)),
+               P.encode_frame(4, 42, lim(R - 50, R, HW_STEP + 1)), P.encode_frame(4, 43, lim(R - 40, R, 50)),
+               P.encode_frame(4, 44, lim(R, R - 60, 50)), P.encode_frame(4, 45, lim(HW_MIN, HW_MAX, HW_STEP))]
     frames = script + [fuzz_frame(rng, i & 0xFF) for i in range(N_FUZZ)]
     for i, fr in enumerate(frames):
         expect = m.feed(fr)
@@ -109,6 +135,7 @@ async def golden_and_fuzz(dut):
     stats = P.unpack(P.commands["GET_STATUS"].response, P.decode_frame(m.feed(P.encode_frame(6, 0))[:-1]).data)
     dut._log.info("fuzz counters: %s", stats)
     assert stats["rx_ok"] > 10 and stats["crc_errors"] > 0 and stats["len_errors"] > 0 and stats["refusals"] > 0
+    assert stats["unknown_cmds"] > 0
 
 
 @cocotb.test()

@@ -59,7 +59,8 @@ def _run(sources: list[Path], module, n: int, tag: str, seed: int = 7) -> None:
 
     xml = runner.test(hdl_toplevel="trigger_net", test_module="tb_trigger_net", build_dir=build, test_dir=str(HERE),
                       extra_env={"BL_TN_VECTORS": str(vec), "BL_TN_LATENCY": str(params["LATENCY"]),
-                                 "BL_TN_SEED": str(seed)})
+                                 "BL_TN_SEED": str(seed)},
+                      results_xml=str(build / "results.xml"))   # keep the source tree clean
     total, failed = get_results(xml)
     assert total == 1 and failed == 0, f"cocotb trigger_net bench failed (see {build})"
 

@@ -130,3 +130,15 @@ def test_parse_axes_and_criterion():
     assert crit.ok({"C10": 12e-9, "C12.x": 15e-9})
     assert not crit.ok({"C10": 15e-9, "C12.x": 15e-9})
     assert "20 nm" in crit.describe()
+
+
+def test_final_approach_retraces_the_step_to_the_best_frame():
+    knobs = {"C10": KnobInfo("C10", "m", -1e-6, 1e-6, "C10")}
+    pol = BayesOptPolicy(seed=0)
+    pol.reset(knobs, {"C10": 0.0}, ["C10"])
+    pol.settings = [{"C10": 0.0}, {"C10": 50e-9}, {"C10": 20e-9}, {"C10": 90e-9}]
+    pol.costs = [0.2, 0.1, 0.05, 0.3]
+    assert pol.result() == {"C10": 20e-9}
+    assert pol.final_approach() == [{"C10": 50e-9}]  # arrive at 20 nm from 50 nm, as measured
+    pol.costs = [0.2, 0.1, 0.3, 0.05]
+    assert pol.final_approach() == []  # best frame was the last: the instrument is still there

@@ -21,7 +21,8 @@ from beamloop.hls.errors import BitExactMismatchError, NonPowerOfTwoScaleError, 
 def mlp_result(small_mlp, tmp_path_factory, hls_settings):
     out = tmp_path_factory.mktemp("mlp")
     return compile_network(small_mlp, hls_settings("mlp", "io_parallel", da4ml=True), out, n_vectors=300,
-                           rtl_vectors=200, log=lambda s: None)
+                           rtl_vectors=200, rtl_dir=out / "fw" / "generated", wrapper_path=out / "fw" / "trigger_net.v",
+                           log=lambda s: None)
 
 
 def test_mlp_hls4ml_and_rtl_are_bit_exact(mlp_result):
@@ -30,6 +31,9 @@ def test_mlp_hls4ml_and_rtl_are_bit_exact(mlp_result):
     assert r.bitexact.per_impl == {"qonnx": 300, "hls4ml": 300}
     assert r.rtl_bitexact.total == 200 and r.rtl_bitexact.matches == 200
     assert r.rtl_latency_measured == [r.rtl.latency]
+    # verified RTL installed at the requested place (firmware/rtl for `beamloop compile trigger`)
+    assert r.rtl.wrapper == r.out_dir / "fw" / "trigger_net.v" and r.rtl.wrapper.exists()
+    assert all(p.exists() and p.parent in (r.out_dir / "fw", r.out_dir / "fw" / "generated") for p in r.rtl.sources)
     assert (r.out_dir / "hls4ml_prj" / "build_prj.tcl").exists()
     rep = json.loads((r.out_dir / "report.json").read_text())
     assert rep["bit_exact"]["matches"] == 300 and rep["rtl"]["latency_cycles"] == r.rtl.latency

@@ -48,3 +48,44 @@ def test_synth_without_vitis_says_what_to_run(tmp_path, monkeypatch):
     with pytest.raises(ToolMissingError) as err:
         run_vitis(tmp_path)
     assert "vitis_hls" in str(err.value) and "build_prj.tcl" in str(err.value)
+
+
+def test_vitis_report_summary():
+    from beamloop.hls.errors import HlsFlowError
+    from beamloop.hls.hls4ml_project import summarize_vitis_report
+
+    rep = {"CSynthesisReport": {"BestLatency": "1203", "WorstLatency": "1210", "IntervalMin": "1025",
+                                "IntervalMax": "1025", "EstimatedClockPeriod": "4.321", "LUT": "23456",
+                                "FF": "20000", "DSP": "64", "BRAM_18K": "12"}}
+    s = summarize_vitis_report(rep)
+    assert s["latency_cycles_worst"] == 1210 and s["interval_cycles_max"] == 1025 and s["dsps"] == 64
+    assert s["estimated_clock_ns"] == 4.321 and s["latency_is_estimate"] is False
+    with pytest.raises(HlsFlowError):
+        summarize_vitis_report({})
+
+
+def test_yaml_reuse_and_precision_reach_the_hls4ml_config(small_mlp, tmp_path, hls_settings):
+    from beamloop.hls import qonnx_flow
+    from beamloop.hls.hls4ml_project import hls_config
+
+    model = qonnx_flow.clean(qonnx_flow.export_qonnx(small_mlp.module, (32,), tmp_path / "m.onnx"), False)
+    s = hls_settings("mlp", "io_parallel", layer_reuse_factor={"MatMul_0": 4},
+                     layer_precision={"Add_1": {"result": "fixed<30,14>"}})
+    cfg = hls_config(model, s)
+    assert cfg["LayerName"]["MatMul_0"]["ReuseFactor"] == 4
+    assert cfg["LayerName"]["Add_1"]["Precision"]["result"] == "fixed<30,14>"
+    s.layer_precision = {"NoSuchLayer": {"result": "fixed<8,4>"}}
+    with pytest.raises(HlsFlowError, match="NoSuchLayer"):
+        hls_config(model, s)
+
+
+def test_compile_trigger_cli_end_to_end(tmp_path):
+    """`beamloop compile trigger` through the registry (untrained weights: plumbing), small vector counts."""
+    from beamloop.tools.cli import app
+
+    res = CliRunner().invoke(app, ["compile", "trigger", "--untrained", "--out", str(tmp_path), "--vectors", "150",
+                                   "--rtl-vectors", "120"])
+    assert res.exit_code == 0, res.output
+    assert "bit-exact: 150/150" in res.output and "bit-exact RTL: 120/120" in res.output
+    assert "stays in the output folder" in res.output
+    assert (tmp_path / "rtl" / "trigger_net.v").exists() and (tmp_path / "hls4ml_prj" / "build_prj.tcl").exists()

@@ -69,6 +69,16 @@ def test_unknown_name_raises_naming_it(bad):
         Aberrations(**{bad: 1e-9})
 
 
+def test_same_coefficient_twice_raises():
+    with pytest.raises(ValueError, match="C10"):
+        Aberrations({"C10": 1e-9}, defocus=2e-9)
+    with pytest.raises(ValueError, match="C12.x"):
+        Aberrations(A1=(1e-9, 0.0), **{"C12.x": 1e-9})
+    with pytest.raises(ValueError, match="repeat"):
+        Aberrations.from_vector([1e-9, 2e-9], ["C10", "C10"])
+    assert Aberrations().get("nonsense", None) is None and Aberrations(C10=1e-9).get("C1") == 1e-9
+
+
 def test_nan_coefficient_raises_naming_it():
     with pytest.raises(ValueError, match="C21.x"):
         Aberrations(**{"C21.x": float("nan")})
