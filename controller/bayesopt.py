@@ -167,13 +167,16 @@ class BayesOptimizer:
         mu, sd = gp.predict(np.atleast_2d(x), return_std=True)
         return mu, sd
 
-    def acquisition(self, x: np.ndarray) -> np.ndarray:
-        """Weighted expected improvement at points ``x`` (n, d)."""
+    def acquisition(self, x: np.ndarray, best_mu: float | None = None) -> np.ndarray:
+        """Weighted expected improvement at points ``x`` (n, d).
+
+        best_mu: the GP mean at the best observed point (computed if not given)."""
         x = np.atleast_2d(x)
         mu, sd = self.predict(x)
         x_best, _ = self.best()
         # EI against the GP's own mean at the best point: robust to one lucky noisy frame.
-        best_mu = float(self.predict(x_best[None, :])[0][0])
+        if best_mu is None:
+            best_mu = float(self.predict(x_best[None, :])[0][0])
         scale = float(np.std(self.y)) or 1.0
         ei = expected_improvement(mu, sd, best_mu, self.config.xi * scale)
         return ei * proximity_weight(x, x_best, self.config.rho)
@@ -191,7 +194,8 @@ class BayesOptimizer:
                 np.clip(x_best + c.local_sigma * self.rng.standard_normal((n_local, self.dim)), -1.0, 1.0),
             ]
         )
-        acq = self.acquisition(cand) * self._far_enough(cand)
+        best_mu = float(self.predict(x_best[None, :])[0][0])
+        acq = self.acquisition(cand, best_mu) * self._far_enough(cand)
         order = np.argsort(acq)[::-1][: c.n_polish]
         best_x, best_a = cand[order[0]], acq[order[0]]
         if best_a <= 0.0:
@@ -200,7 +204,7 @@ class BayesOptimizer:
             return cand[int(np.argmax(sd * self._far_enough(cand)))]
         for i in order:
             res = minimize(
-                lambda z: -float(self.acquisition(z[None, :])[0]),
+                lambda z: -float(self.acquisition(z[None, :], best_mu)[0]),
                 cand[i],
                 method="L-BFGS-B",
                 bounds=[(-1.0, 1.0)] * self.dim,

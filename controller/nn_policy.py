@@ -58,6 +58,8 @@ class NNPolicyConfig:
     weights_dir: str | None = None
     qonnx_path: str | None = None
     seed: int | None = None  # of the BO fallback
+    bo_stop_cost: float | None = None  # BO fallback stop threshold (None: the twin's calibration)
+    counts_per_electron: float | None = None  # camera gain for the BO cost (None: the twin's)
 
 
 _ESTIMATORS: dict[tuple, object] = {}
@@ -211,7 +213,13 @@ class NetworkPolicy(AlignmentPolicy):
             return
         windows = {a: float(max(self.config.bo_window_sigmas * sv, tv)) for a, sv, tv in zip(self.axes, s, self.tol)}
         centre = self.result()
-        self._bo = BayesOptPolicy(BOPolicyConfig(windows=windows, max_frames=remaining, seed=self.config.seed))
+        from beamloop.controller.align_defaults import TWIN_CAMERA_GAIN, TWIN_STOP_COST
+
+        c = self.config
+        self._bo = BayesOptPolicy(BOPolicyConfig(
+            windows=windows, max_frames=remaining, seed=c.seed,
+            stop_cost=TWIN_STOP_COST if c.bo_stop_cost is None else c.bo_stop_cost,
+            counts_per_electron=TWIN_CAMERA_GAIN if c.counts_per_electron is None else c.counts_per_electron))
         self._bo.reset(self.knobs, centre, self.axes)
 
     def _check_budget(self) -> None:

@@ -403,8 +403,9 @@ class ZmqTwinBackend(MicroscopeBackend):
         await self._request("stream_stop", {}, self.timeout_s)
 
     async def frames(self) -> AsyncIterator[Frame]:
-        """Streamed frames (those not produced by ``acquire``), newest kept if the
-        consumer is slow (the queue holds ``stream_queue`` frames)."""
+        """Streamed frames (those not produced by ``acquire``) that arrive while this
+        iterator is active (start iterating before ``start_stream``); if the consumer is
+        slow the newest ``stream_queue`` frames are kept (gaps show in ``Frame.seq``)."""
         self.stream_consumers += 1
         try:
             while True:

@@ -44,12 +44,14 @@ class SynthError(RuntimeError):
 
 def yosys_stats(top: str = "beamloop_top", sources: Iterable[str | Path] | None = None, *,
                 blackbox: Iterable[str] = NETWORK_MODULES, target: str = "xilinx",
-                defines: Mapping[str, str] | None = None, timeout: float = 900) -> dict:
+                defines: Mapping[str, str] | None = None, parameters: Mapping[str, int] | None = None,
+                timeout: float = 900) -> dict:
     """Synthesize ``top`` with yosys and return grouped cell counts.
 
     Returns ``{"top", "target", "luts", "ffs", "carry", "dsps", "bram", "lutram", "muxes",
     "cells" (raw cell-type counts), "blackboxed"}``. Modules named in ``blackbox`` are read
-    with ``read_verilog -lib`` (interface only; not counted)."""
+    with ``read_verilog -lib`` (interface only; not counted). ``parameters`` override top-level
+    integer parameters (``hierarchy -chparam``), e.g. ``{"OUT_W": 17}`` with the da4ml network."""
     if shutil.which("yosys") is None:
         raise SynthError("yosys not found on PATH (apt-get install yosys)")
     if target not in ("xilinx", "ice40"):
@@ -68,7 +70,8 @@ def yosys_stats(top: str = "beamloop_top", sources: Iterable[str | Path] | None 
     synth = f"synth_xilinx -flatten -top {top}" if target == "xilinx" else f"synth_ice40 -top {top}"
     with tempfile.TemporaryDirectory() as tmp:
         stat_json = Path(tmp) / "stat.json"
-        lines += [f"hierarchy -top {top}", synth, f"tee -q -o {stat_json} stat -json"]
+        chp = " ".join(f"-chparam {k} {int(v)}" for k, v in (parameters or {}).items())
+        lines += [f"hierarchy -top {top} {chp}", synth, f"tee -q -o {stat_json} stat -json"]
         script = Path(tmp) / "run.ys"
         script.write_text("\n".join(lines) + "\n")
         r = subprocess.run(["yosys", "-q", "-s", str(script)], cwd=RTL_DIR, capture_output=True,

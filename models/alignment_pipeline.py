@@ -108,15 +108,16 @@ def bit_operations(net, input_shape=(2, 32, 32)) -> dict:
             "macs": int(total), "bops_8x8": int(total * 64), "macs_per_layer": macs}
 
 
-def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 3072, n_val: int = 512, epochs: int = 40,
-        workers: int = 2, max_train_seconds: float = 420.0, seed: int = 0, progress=print) -> dict:
+def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 2048, n_val: int = 512, epochs: int = 60,
+        workers: int = 2, max_train_seconds: float = 420.0, seed: int = 0, progress=print,
+        qat_epochs: int = 2, qat_fraction: float = 0.25) -> dict:
     """The whole ``beamloop train alignment`` job. Returns the metrics written to the card."""
     import torch
 
     from beamloop.models.alignment_data import Randomisation, generate, read_shards
     from beamloop.models.alignment_net import AlignmentNet
     from beamloop.models.registry import save
-    from beamloop.models.training import TrainConfig, train_alignment
+    from beamloop.models.training import TrainConfig, copy_float_weights, float_twin, train_alignment
 
     t0 = time.time()
     rnd = Randomisation()
@@ -134,16 +135,28 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 3072, n_val: i
     progress(f"data ready in {t_data:.0f} s: train {x.shape}, held-out {xv.shape}")
     torch.manual_seed(seed)
     net = AlignmentNet()
-    cfg = TrainConfig(epochs=epochs, max_seconds=max_train_seconds, seed=seed, lr=3e-3, batch_size=32,
-                      warmup_epochs=max(2, epochs // 4))
+    # inputs on the input grid once (both phases see exactly what the FPGA will see)
+    x, xv = net.to_input_grid(torch.from_numpy(x)).numpy(), net.to_input_grid(torch.from_numpy(xv)).numpy()
+    log = lambda tag: (lambda r: progress(f"{tag} epoch {r['epoch']:3d} loss {r['train_loss']:.4f} "  # noqa: E731
+                                          f"val nll {r['val_nll']:.4f} rmse {np.round(r['val_rmse'], 3).tolist()} "
+                                          f"({r['seconds']:.0f} s)"))
     t1 = time.time()
-    hist = train_alignment(net, x, y, xv, yv, cfg, augment=_augment,
-                           progress=lambda r: progress(f"epoch {r['epoch']:3d} loss {r['train_loss']:.4f} "
-                                                       f"val nll {r['val_nll']:.4f} rmse {np.round(r['val_rmse'], 3).tolist()} "
-                                                       f"({r['seconds']:.0f} s)"))
+    # phase 1: float pre-training of an identical plain-PyTorch network (fast on a CPU)
+    fnet = float_twin(net)
+    cfg = TrainConfig(epochs=epochs, max_seconds=max_train_seconds * 0.7, seed=seed, lr=3e-3, batch_size=32,
+                      warmup_epochs=max(2, epochs // 4))
+    hist = train_alignment(fnet, x, y, xv, yv, cfg, augment=_augment, progress=log("float"))
+    # phase 2: quantisation-aware fine-tuning of the Brevitas network from those weights
+    copy_float_weights(fnet, net)
+    sub = np.random.default_rng(seed).permutation(len(x))[: max(256, int(qat_fraction * len(x)))]
+    cfg_q = TrainConfig(epochs=qat_epochs, max_seconds=max_train_seconds * 0.3, seed=seed, lr=5e-4, batch_size=32,
+                        warmup_epochs=0)
+    hist_q = train_alignment(net, x[sub], y[sub], xv, yv, cfg_q, augment=_augment, progress=log("qat"))
+    hist = {"history": hist["history"] + hist_q["history"]}
     t_train = time.time() - t1
     cond = {k: v for k, v in dva.items() if k.startswith("cond_")}
     metrics = evaluate(net, xv, dva["labels"], LABEL_SCALE_M, cond)
+    progress(f"held-out RMSE (nm): {metrics['rmse_nm']}")
     size = bit_operations(net)
     meta = {
         "name": "alignment",
@@ -158,6 +171,8 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 3072, n_val: i
         "data": {"n_train": int(len(x)), "n_val": int(len(xv)), "seed": seed, "generate_seconds": t_data,
                  "train_shards": [p.name for p in tr], "val_shards": [p.name for p in va]},
         "training": {**{k: v for k, v in asdict(cfg).items() if k != "log"}, "seconds": t_train,
+                     "phases": "float pre-training, then QAT fine-tuning",
+                     "qat": {**{k: v for k, v in asdict(cfg_q).items() if k != "log"}, "n_samples": int(len(sub))},
                      "epochs_run": len(hist["history"])},
         "metrics_heldout": metrics,
         "size": size,

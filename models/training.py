@@ -102,6 +102,42 @@ def train_alignment(net: nn.Module, x: np.ndarray, y: np.ndarray, xv: np.ndarray
     return {"history": hist, "best_val_nll": best}
 
 
+def float_twin(net: nn.Module) -> nn.Module:
+    """A plain-PyTorch copy of a Brevitas ``AlignmentNet`` / ``TriggerNet`` (same layer order and
+    parameter shapes, float, no quantisers) for fast float pre-training; see :func:`copy_float_weights`."""
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU
+
+    def convert(m: nn.Module) -> nn.Module:
+        if isinstance(m, QuantConv2d):
+            return nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, bias=True)
+        if isinstance(m, QuantLinear):
+            return nn.Linear(m.in_features, m.out_features, bias=True)
+        if isinstance(m, QuantReLU):
+            return nn.ReLU()
+        if isinstance(m, QuantIdentity):
+            return nn.Identity()
+        if isinstance(m, nn.Sequential):
+            return nn.Sequential(*[convert(c) for c in m])
+        return m
+
+    layers = [convert(c) for c in net.children()]
+    return nn.Sequential(*layers)
+
+
+def copy_float_weights(float_net: nn.Module, qnet: nn.Module) -> None:
+    """Copy weights/biases of :func:`float_twin`'s network into the Brevitas ``qnet`` (in order)."""
+    from brevitas.nn import QuantConv2d, QuantLinear
+
+    fl = [m for m in float_net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    ql = [m for m in qnet.modules() if isinstance(m, (QuantConv2d, QuantLinear))]
+    if len(fl) != len(ql):
+        raise ValueError("float and quantised networks differ in structure")
+    with torch.no_grad():
+        for f, q in zip(fl, ql):
+            q.weight.copy_(f.weight)
+            q.bias.copy_(f.bias)
+
+
 def _batched(net: nn.Module, x: torch.Tensor, bs: int = 512) -> torch.Tensor:
     return torch.cat([net(x[i:i + bs]) for i in range(0, len(x), bs)])
 

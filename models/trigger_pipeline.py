@@ -52,7 +52,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 240, n_val: in
     import torch
 
     from beamloop.models.registry import save
-    from beamloop.models.training import TrainConfig, train_trigger
+    from beamloop.models.training import TrainConfig, copy_float_weights, float_twin, train_trigger
     from beamloop.models.trigger_data import TriggerRandomisation, generate, read
     from beamloop.models.trigger_net import TriggerNet
 
@@ -67,11 +67,18 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 240, n_val: in
              f"{len(dva['y'])} held-out")
     torch.manual_seed(seed)
     net = TriggerNet()
-    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, max_seconds=max_train_seconds, seed=seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, max_seconds=max_train_seconds * 0.6, seed=seed)
+    log = lambda tag: (lambda r: r["epoch"] % 10 == 0 and progress(  # noqa: E731
+        f"{tag} epoch {r['epoch']:3d} loss {r['train_loss']:.4f} val {r['val_loss']:.4f} ({r['seconds']:.0f} s)"))
     t1 = time.time()
-    hist = train_trigger(net, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg,
-                         progress=lambda r: r["epoch"] % 20 == 0 and progress(
-                             f"epoch {r['epoch']:3d} loss {r['train_loss']:.4f} val {r['val_loss']:.4f} ({r['seconds']:.0f} s)"))
+    # float pre-training of an identical plain network on the integer features, then QAT
+    fnet = float_twin(net)
+    hist = train_trigger(fnet, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg, progress=log("float"))
+    copy_float_weights(fnet, net)
+    cfg_q = TrainConfig(epochs=max(epochs // 10, 3), batch_size=256, lr=5e-4, max_seconds=max_train_seconds * 0.4,
+                        seed=seed)
+    hist_q = train_trigger(net, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg_q, progress=log("qat"))
+    hist = {"history": hist["history"] + hist_q["history"]}
     t_train = time.time() - t1
     with torch.no_grad():
         s_tr = net(net.to_input_grid(torch.from_numpy(dtr["x"].astype(np.float32))))[:, 0].numpy()

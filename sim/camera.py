@@ -74,6 +74,10 @@ def poisson_counts(lam: np.ndarray, rng: np.random.Generator, exact: bool = Fals
     import torch
 
     lam = np.ascontiguousarray(lam, dtype=np.float32)
+    if lam.size and not lam.min() >= 0:          # also catches NaN
+        raise ValueError("expected electrons per pixel must be finite and >= 0 (got NaN, inf or negative values)")
+    if not np.isfinite(lam.max(initial=0.0)):
+        raise ValueError("expected electrons per pixel must be finite (got inf)")
     if exact:
         return rng.poisson(lam).astype(np.float32)
     g = _torch_gen(rng)
@@ -98,13 +102,6 @@ def poisson_counts(lam: np.ndarray, rng: np.random.Generator, exact: bool = Fals
     if mid.size:
         out[mid] = rng.poisson(flat[mid].astype(np.float64))
     return out.reshape(lam.shape)
-
-
-def _gaussian_kernel(sigma_px: float) -> np.ndarray:
-    r = max(1, int(math.ceil(3 * sigma_px)))
-    x = np.arange(-r, r + 1, dtype=np.float64)
-    k = np.exp(-0.5 * (x / sigma_px) ** 2)
-    return (k / k.sum()).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         data_dir: Path = typer.Option(Path("data/alignment"), help="HDF5 shards (reused if present)"),
         n_train: int = typer.Option(2048, help="training pairs"),
         n_val: int = typer.Option(512, help="held-out pairs"),
-        epochs: int = typer.Option(40),
+        epochs: int = typer.Option(60, help="float pre-training epochs (then 2 QAT epochs)"),
         workers: int = typer.Option(2, help="data-generation worker processes"),
         max_train_seconds: float = typer.Option(420.0, help="wall-clock cap of the training loop"),
         seed: int = typer.Option(0),

@@ -8,6 +8,7 @@
 //  * Accepted targets are approached at no more than SLEW counts every TICK_DIV cycles
 //    (hardware slew-rate limit, whatever the host sends).
 //  * hold (watchdog tripped) freezes every output where it is: target := output.
+// HW_MIN <= RESET_VALUE <= HW_MAX < 2**DW and HW_STEP < 2**DW (limit registers are DW bits).
 // Invariant (tested): min <= output <= max for every channel at every cycle, and the output
 // changes by at most SLEW per tick.
 `default_nettype none
@@ -45,9 +46,10 @@ module dac_limiter #(
     localparam integer CHW = (NCH > 1) ? $clog2(NCH) : 1;
     reg [DW-1:0] outv [0:NCH-1];
     reg [DW-1:0] tgt  [0:NCH-1];
-    reg [31:0]   mn   [0:NCH-1];
-    reg [31:0]   mx   [0:NCH-1];
-    reg [31:0]   st   [0:NCH-1];
+    // limit registers hold values <= HW_MAX / HW_STEP, which must fit DW bits
+    reg [DW-1:0] mn   [0:NCH-1];
+    reg [DW-1:0] mx   [0:NCH-1];
+    reg [DW-1:0] st   [0:NCH-1];
     reg [TW-1:0] tick_cnt;
     localparam integer TICK_LAST_I = TICK_DIV - 1;
     localparam [TW-1:0] TICK_LAST = TICK_LAST_I[TW-1:0];
@@ -59,9 +61,9 @@ module dac_limiter #(
         for (g = 0; g < NCH; g = g + 1) begin : g_pack
             assign dac_out[g*DW +: DW] = outv[g];
             assign dac_target[g*DW +: DW] = tgt[g];
-            assign lim_min[g*32 +: 32] = mn[g];
-            assign lim_max[g*32 +: 32] = mx[g];
-            assign lim_step[g*32 +: 32] = st[g];
+            assign lim_min[g*32 +: 32] = {{(32-DW){1'b0}}, mn[g]};
+            assign lim_max[g*32 +: 32] = {{(32-DW){1'b0}}, mx[g]};
+            assign lim_step[g*32 +: 32] = {{(32-DW){1'b0}}, st[g]};
         end
     endgenerate
 
@@ -82,9 +84,9 @@ module dac_limiter #(
         if (!ch_ok) err = `ERR_BAD_CHANNEL;
         else if (!req_op) begin
             if (hold) err = `ERR_WATCHDOG_HOLD;
-            else if (req_value < mn[ch]) err = `ERR_BELOW_MIN;
-            else if (req_value > mx[ch]) err = `ERR_ABOVE_MAX;
-            else if (step_dist > st[ch]) err = `ERR_STEP_TOO_LARGE;
+            else if (req_value < {{(32-DW){1'b0}}, mn[ch]}) err = `ERR_BELOW_MIN;
+            else if (req_value > {{(32-DW){1'b0}}, mx[ch]}) err = `ERR_ABOVE_MAX;
+            else if (step_dist > {{(32-DW){1'b0}}, st[ch]}) err = `ERR_STEP_TOO_LARGE;
         end else begin
             /* verilator lint_off UNSIGNED */
             if (req_min < HW_MIN || req_max > HW_MAX || req_min > req_max || req_step > HW_STEP
@@ -101,7 +103,7 @@ module dac_limiter #(
             rsp_valid <= 1'b0; rsp_err <= 8'h00;
             for (c = 0; c < NCH; c = c + 1) begin
                 outv[c] <= RESET_VALUE[DW-1:0]; tgt[c] <= RESET_VALUE[DW-1:0];
-                mn[c] <= HW_MIN; mx[c] <= HW_MAX; st[c] <= HW_STEP;
+                mn[c] <= HW_MIN[DW-1:0]; mx[c] <= HW_MAX[DW-1:0]; st[c] <= HW_STEP[DW-1:0];
             end
         end else begin
             tick_cnt <= tick ? {TW{1'b0}} : tick_cnt + 1'b1;
@@ -118,7 +120,7 @@ module dac_limiter #(
             end
             if (req_valid && err == 8'h00) begin
                 if (!req_op) tgt[ch] <= req_value[DW-1:0];
-                else begin mn[ch] <= req_min; mx[ch] <= req_max; st[ch] <= req_step; end
+                else begin mn[ch] <= req_min[DW-1:0]; mx[ch] <= req_max[DW-1:0]; st[ch] <= req_step[DW-1:0]; end
             end
         end
     end

@@ -97,7 +97,10 @@ async def trigger_path_bit_exact(dut):
                               dut.u_trig.trig_score.value.to_signed()))
 
     cocotb.start_soon(monitor())
-    frames = make_frames(np.random.default_rng(5), int(os.environ.get("BL_NFRAMES", "5")))
+    if os.environ.get("BL_FRAMES"):          # detector frames from the digital twin (sim/)
+        frames = [f.astype(np.int64) for f in np.load(os.environ["BL_FRAMES"])["frames"]]
+    else:
+        frames = make_frames(np.random.default_rng(5), int(os.environ.get("BL_NFRAMES", "5")))
     plan = []   # (frame, bad)
     for i, f in enumerate(frames):
         plan.append((f, None))

@@ -40,3 +40,29 @@ def test_board_wrappers_lint_clean(board, top, core):
     r = subprocess.run(["verilator", "--lint-only", "-Wall", f"-I{RTL_DIR}", "--top-module", top, *files],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_top_with_committed_network_lint_clean(tmp_path):
+    """The Arty top with the committed da4ml network (define + NET_OUT_W) lints clean.
+    da4ml's lint pragma for WIDTHTRUNC (unknown to Verilator 5.006) is stripped in a copy;
+    its unused lookup_table helper (needs a .mem) is left out."""
+    import re
+
+    from beamloop.firmware.sources import BOARDS_DIR, committed_net_sources, net_params
+
+    srcs = committed_net_sources()
+    if srcs is None:
+        pytest.skip("no committed trigger_net.v yet")
+    files = []
+    for s in srcs[1:]:
+        if s.name == "lookup_table.v":
+            continue
+        dst = tmp_path / s.name
+        dst.write_text(re.sub(r"/\*\s*verilator lint_(off|on) WIDTHTRUNC\s*\*/", "", s.read_text()))
+        files.append(str(dst))
+    core = [str(p) for p in sources("beamloop_top") if p.name != "trigger_net_placeholder.v"]
+    cmd = ["verilator", "--lint-only", "-Wall", "--timescale", "1ns/1ps", f"-I{RTL_DIR}", "--top-module", "arty_a7_top",
+           f"-GNET_OUT_W={net_params(srcs[0])['OUT_W']}", "-DBEAMLOOP_TRIGGER_NET_REAL", str(srcs[0]), *core,
+           str(RTL_DIR / "dac_spi.v"), str(BOARDS_DIR / "arty_a7" / "arty_a7_top.v"), *files]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]

@@ -79,7 +79,7 @@ def _committed():
 
 def test_committed_trigger_net_matches_pytorch():
     sources, module = _committed()
-    _run(sources, module, 1000, "committed")
+    _run(sources, module, 600, "committed")
 
 
 @pytest.mark.slow

@@ -229,9 +229,11 @@ def test_stream_pattern_frames_in_order(server):
             assert got[0].image.shape == (16, 16) and got[0].meta["source"] == "pattern"
             # a twin stream reflects the current state
             await b.set({"C10": 1e-8})
-            await b.start_stream(source="twin", count=2, rate_hz=200.0)
             got.clear()
-            await asyncio.wait_for(consume(2), 30)  # the first twin frame builds the simulator
+            task = asyncio.create_task(consume(2))  # subscribe before the stream starts
+            await asyncio.sleep(0.05)
+            await b.start_stream(source="twin", count=2, rate_hz=200.0)
+            await asyncio.wait_for(task, 30)
             assert len(got) == 2 and all(f.state["C10"] == 1e-8 for f in got)
 
     asyncio.run(run())

@@ -65,7 +65,8 @@ class FakeColumn:
             first = frames % 2 == 0
             centre = s["C10"] + (d if first else -d)
             ab = self.offset + 1.05 * np.array([centre, s["C12.x"]])
-            img = np.full((8, 8), (ab[0] if first else ab[1]) * 1e9)
+            img = 100.0 + np.random.default_rng(frames).random((16, 16))  # texture for the BO's cost
+            img[0, 0] = (ab[0] if first else ab[1]) * 1e9
             frames += 1
             policy.observe(s, Frame(img, frames, 0.0))
         final = policy.result()

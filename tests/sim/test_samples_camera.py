@@ -73,3 +73,6 @@ def test_camera_gain_readout_and_mtf():
     assert math.isclose(b.sum(), 1.0, rel_tol=1e-5) and b.max() < 0.2
     with pytest.raises(ValueError, match="gain"):
         CameraModel(gain=-1.0)
+    for bad in (np.nan, -1.0, np.inf):
+        with pytest.raises(ValueError, match="electrons"):
+            cam.expose(np.full((4, 4), bad, np.float32), rng)

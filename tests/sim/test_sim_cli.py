@@ -34,3 +34,19 @@ def test_sim_commands_reject_bad_input(tmp_path):
     assert res.exit_code != 0 and "energy_eV" in res.output
     res = runner.invoke(app, ["sim", "metrics", "C10=abc"])
     assert res.exit_code != 0 and "C10" in res.output
+
+
+def test_gallery_panels_and_png(tmp_path):
+    from beamloop.sim.gallery import gallery_images, save_gallery_png
+    from beamloop.sim.ronchigram import RonchigramConfig
+
+    cfg = RonchigramConfig(size_px=64, sample_patch_px=512, max_oversample=4)
+    panels = gallery_images(cfg, samples=("amorphous_carbon",), c1=(-20e-9, 0.0, 20e-9), a1=(0.0, 20e-9),
+                            b2=(0.0, 300e-9), noise=False)
+    assert [p["images"].shape for p in panels] == [(2, 3, 64, 64), (2, 3, 64, 64)]
+    assert "A1" in panels[0]["title"] and "B2" in panels[1]["title"]
+    # row 0 / col 1 is the unaberrated focus (besides C3): smoother than the defocused neighbours
+    imgs = panels[0]["images"]
+    assert np.std(np.diff(imgs[0, 1], axis=0)) < np.std(np.diff(imgs[0, 0], axis=0))
+    path = save_gallery_png(panels, tmp_path / "g.png", dpi=40)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

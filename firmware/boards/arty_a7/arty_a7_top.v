@@ -9,7 +9,9 @@
 // A real detector needs a board with a high-speed link (e.g. SFP on a Zynq board); the core
 // (beamloop_top) does not change, only this file.
 `default_nettype none
-module arty_a7_top (
+module arty_a7_top #(
+    parameter integer NET_OUT_W = 16     // output width of the trigger network in use
+) (
     input  wire       CLK100MHZ,
     input  wire       ck_rst,
     input  wire       uart_txd_in,
@@ -33,7 +35,7 @@ module arty_a7_top (
 
     wire tready, trig, wd_tripped, ingest_error;
     wire [8*16-1:0] dac_out;
-    beamloop_top #(.MAP_FILE("region_map_64x64.hex")) u_core (
+    beamloop_top #(.MAP_FILE("region_map_64x64.hex"), .OUT_W(NET_OUT_W)) u_core (
         .clk(clk), .rst(rst),
         .s_axis_tdata(pix_d), .s_axis_tvalid(pix_v), .s_axis_tready(tready),
         .s_axis_tuser(pix_sof), .s_axis_tlast(pix_eol),
