@@ -240,7 +240,7 @@ async def run_alignment(
         log("restoring", f"aborted ({type(exc).__name__}); restoring start values")
         final, restored = await _restore(backend, start, recorder, link)
         notify(LoopEvent("restored" if restored else "restore_failed",
-                         f"start values {'restored' if restored else 'NOT confirmed'}: read back {final}"))
+                         f"start values {'restored' if restored else 'NOT confirmed'}: read back {_fmt(final)}"))
         result = AlignmentResult("aborted", list(axes), start, final, frames, time.time() - t_start, restored,
                                  "aborted by user; start values restored" if restored else "aborted; RESTORE FAILED", costs)
         if recorder is not None:

@@ -184,6 +184,10 @@ class BoardLink:
     async def resume(self) -> int:
         return (await self.request("RESUME"))["flags"]
 
+    async def set_shifts(self, shift: int, dshift: int) -> dict[str, int]:
+        """Network input shifts SHIFT/DSHIFT (0..31; the trained model's per-stream choice)."""
+        return await self.request("SET_SHIFTS", shift=shift, dshift=dshift)
+
     async def set_threshold(self, threshold: int) -> int:
         return (await self.request("SET_THRESHOLD", threshold=threshold))["threshold"]
 

@@ -36,6 +36,8 @@ class BoardConfig:
     wd_timeout_s: float = 1.0
     ev_depth: int = 8
     net_placeholder: int = 1
+    shift: int = 4          # reset values of the network input shifts (beamloop_top SHIFT/DSHIFT)
+    dshift: int = 4
 
 
 @dataclass
@@ -64,6 +66,7 @@ class BoardModel:
         self.ingest_error = False
         self.trig_overflow = False
         self.threshold = 0
+        self.shift, self.dshift = self.config.shift, self.config.dshift
         self.events: deque[tuple[int, int, int]] = deque()
         self.wd_tripped = False
         self._last_hb = self.clock()
@@ -197,6 +200,12 @@ class BoardModel:
             self.wd_tripped = False
             self._last_hb = self.clock()
             data = {"flags": flags}
+        elif name == "SET_SHIFTS":
+            if args["shift"] > 31 or args["dshift"] > 31:
+                self.counters["refusals"] += 1
+                return self._error(seq, "BAD_VALUE", cmd)
+            self.shift, self.dshift = args["shift"], args["dshift"]
+            data = args
         elif name == "SET_THRESHOLD":
             self.threshold = args["threshold"]
             data = args

@@ -236,9 +236,14 @@ def generate(out_dir: str | Path, n: int, shard_size: int = 64, seed: int = 0, w
 
 
 def sample_network_inputs(n: int, rng: np.random.Generator, meta: dict) -> np.ndarray:
-    """``n`` realistic network inputs (n, 2, 32, 32) (unit-mean, not yet on the grid), from the twin."""
+    """``n`` realistic network inputs (n, 2, 32, 32) (relative contrast, not yet on the grid), from
+    the twin, with the training randomisation but aberrations from its small box (near-aligned
+    states, the cheap ones to simulate: a few seconds for tens of pairs)."""
+    from dataclasses import replace
+
     from beamloop.models.preprocess import pairs_to_input
 
     rnd = Randomisation.from_json(json.dumps(meta["randomisation"])) if "randomisation" in meta else Randomisation()
+    rnd = replace(rnd, small_fraction=1.0, max_oversample=8)
     data = simulate_pairs(n, int(rng.integers(2**31)), rnd, group=max(n, 1))
     return pairs_to_input(data["pairs"])

@@ -165,8 +165,8 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 2048, n_val: i
         "axes": list(AXES),
         "label_scale_m": list(LABEL_SCALE_M),
         "delta_c10_m": float(attrs["delta_c10_m"]),
-        "input": {"shape": [2, 32, 32], "grid": "uint8, scale 2^-5, FLOOR", "pair_order": "C10-delta, C10+delta",
-                  "preprocess": "centre-crop to a multiple of 32, block-average to 32x32, divide by the mean"},
+        "input": {"shape": [2, 32, 32], "grid": "int8 (signed), scale 2^-6, FLOOR", "pair_order": "C10-delta, C10+delta",
+                  "preprocess": "block-average to 64x64, keep the central 32x32 pixels, I / mean - 1"},
         "randomisation": json.loads(rnd.to_json()),
         "data": {"n_train": int(len(x)), "n_val": int(len(xv)), "seed": seed, "generate_seconds": t_data,
                  "train_shards": [p.name for p in tr], "val_shards": [p.name for p in va]},
@@ -177,7 +177,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 2048, n_val: i
         "metrics_heldout": metrics,
         "size": size,
         "versions": _versions(),
-        "command": f"beamloop train alignment --n-train {n_train} --n-val {n_val} --epochs {epochs}",
+        "command": f"beamloop train alignment --data-dir {data_dir} --n-train {n_train} --n-val {n_val} --epochs {epochs}",
     }
     save("alignment", net, meta, out_dir)
     progress(f"saved to {out_dir} (total {time.time() - t0:.0f} s)")

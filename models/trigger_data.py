@@ -17,7 +17,7 @@ Events (the trigger must fire), injected at random frames, at least ``min_gap`` 
 Label: 1 on the frame where an event happens (and the following frame for 2-frame ramps),
 0 elsewhere; each frame's network input is computed exactly as the RTL does
 (:func:`beamloop.models.trigger_features.stream_inputs`) with ``SHIFT`` set from the stream's
-dose (mean ``a[k]`` of the first frame in [48, 96)) and ``DSHIFT = SHIFT - dshift_gain``.
+dose (mean ``a[k]`` of the first frame in [64, 128)) and ``DSHIFT = SHIFT - dshift_gain``.
 """
 
 from __future__ import annotations

@@ -216,8 +216,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         t0 = time.perf_counter()
 
         def progress(i, trial):
+            resid = ", ".join(f"{k} {v * 1e9:.1f} nm" for k, v in trial["residual"].items())
             console.print(f"trial {i + 1}/{trials}: {trial['frames']} frames, success={trial['success']} "
-                          f"({time.perf_counter() - t0:.0f} s)")
+                          f"({time.perf_counter() - t0:.0f} s) residual {resid}")
 
         result = run_bench(cfg, progress=progress)
         result["policy_options"] = {k: v for k, v in cfg.policy_options.items() if isinstance(v, (int, float, str, type(None)))}

@@ -12,7 +12,7 @@ module beamloop_top #(
     parameter integer R = 16,
     parameter integer RB = 5,
     parameter MAP_FILE = "region_map_64x64.hex",
-    parameter integer SHIFT = 4,
+    parameter integer SHIFT = 4,              // reset values of the run-time shift registers
     parameter integer DSHIFT = 4,
     parameter integer OUT_W = 16,
     parameter integer EV_DEPTH = 8,
@@ -80,15 +80,16 @@ module beamloop_top #(
         .m_feat_mx(feat_mx), .m_feat_my(feat_my), .m_feat_frame(feat_frame));
 
     wire signed [31:0] threshold;
+    wire [4:0] shift, dshift;
     wire net_in_valid, score_valid, trig_valid;
     wire [255:0] net_in_data;
     wire signed [OUT_W-1:0] score;
     wire [31:0] trig_frame, triggers;
     wire [47:0] trig_time;
     wire signed [15:0] trig_score;
-    trigger_core #(.R(R), .SHIFT(SHIFT), .DSHIFT(DSHIFT), .OUT_W(OUT_W)) u_trig (
+    trigger_core #(.R(R), .OUT_W(OUT_W)) u_trig (
         .clk(clk), .rst(rst), .feat_valid(feat_valid), .feat_sums(feat_sums), .feat_frame(feat_frame),
-        .threshold(threshold), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
+        .threshold(threshold), .shift(shift), .dshift(dshift), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
         .score_valid(score_valid), .score(score), .trig_valid(trig_valid), .trig_frame(trig_frame),
         .trig_time(trig_time), .trig_score(trig_score), .triggers(triggers));
     assign trig_pulse = trig_valid;
@@ -125,7 +126,8 @@ module beamloop_top #(
                       | ({31'd0, ev_overflow} << `FLAG_TRIG_OVERFLOW)
                       | (NET_PLACEHOLDER[31:0] << `FLAG_NET_PLACEHOLDER);
     wire [31:0] c_ok, c_crc, c_len, c_unk, c_ref;
-    cmd_link #(.CLKS_PER_BIT(CLKS_PER_BIT), .NCH(NCH), .DW(DW), .NET_PLACEHOLDER(NET_PLACEHOLDER)) u_link (
+    cmd_link #(.CLKS_PER_BIT(CLKS_PER_BIT), .NCH(NCH), .DW(DW), .NET_PLACEHOLDER(NET_PLACEHOLDER),
+               .SHIFT_RESET(SHIFT), .DSHIFT_RESET(DSHIFT)) u_link (
         .clk(clk), .rst(rst), .rx(uart_rx), .tx(uart_tx), .hb_pulse(hb), .resume_pulse(rearm),
         .dac_req_valid(req_valid), .dac_req_op(req_op), .dac_req_ch(req_ch), .dac_req_value(req_value),
         .dac_req_min(req_min), .dac_req_max(req_max), .dac_req_step(req_step),
@@ -133,7 +135,7 @@ module beamloop_top #(
         .lim_min(lim_min), .lim_max(lim_max), .lim_step(lim_step),
         .st_flags(flags), .st_frames(frames), .st_ingest_errors(ingest_errors), .st_triggers(triggers),
         .st_wd_trips(wd_trips), .ev_valid(ev_valid), .ev_count(ev_count), .ev_data(ev_data), .ev_pop(ev_pop),
-        .threshold(threshold), .cnt_rx_ok(c_ok), .cnt_crc_err(c_crc), .cnt_len_err(c_len),
+        .threshold(threshold), .shift(shift), .dshift(dshift), .cnt_rx_ok(c_ok), .cnt_crc_err(c_crc), .cnt_len_err(c_len),
         .cnt_unknown(c_unk), .cnt_refused(c_ref));
 
     // observed only in simulation / debug

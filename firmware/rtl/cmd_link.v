@@ -13,7 +13,9 @@ module cmd_link #(
     parameter integer CLKS_PER_BIT = 868,
     parameter integer NCH = 8,
     parameter integer DW = 16,
-    parameter integer NET_PLACEHOLDER = 1
+    parameter integer NET_PLACEHOLDER = 1,
+    parameter integer SHIFT_RESET = 4,        // network input shifts after reset
+    parameter integer DSHIFT_RESET = 4
 ) (
     input  wire              clk,
     input  wire              rst,
@@ -49,6 +51,8 @@ module cmd_link #(
     input  wire [95:0]       ev_data,
     output reg               ev_pop,
     output reg  [31:0]       threshold,
+    output reg  [4:0]        shift,          // SET_SHIFTS
+    output reg  [4:0]        dshift,
     // own counters (also reported by GET_STATUS)
     output reg  [31:0]       cnt_rx_ok,
     output reg  [31:0]       cnt_crc_err,
@@ -154,6 +158,7 @@ module cmd_link #(
             `CMD_GET_TRIGGER:   req_len = `REQ_LEN_GET_TRIGGER;
             `CMD_RESUME:        req_len = `REQ_LEN_RESUME;
             `CMD_SET_THRESHOLD: req_len = `REQ_LEN_SET_THRESHOLD;
+            `CMD_SET_SHIFTS:    req_len = `REQ_LEN_SET_SHIFTS;
             default:            known = 1'b0;
         endcase
     end
@@ -209,7 +214,7 @@ module cmd_link #(
             u_data <= 8'd0; u_valid <= 1'b0; hb_pulse <= 1'b0; resume_pulse <= 1'b0; ev_pop <= 1'b0;
             dac_req_valid <= 1'b0; dac_req_op <= 1'b0; dac_req_ch <= 8'd0; dac_req_value <= 32'd0;
             dac_req_min <= 32'd0; dac_req_max <= 32'd0; dac_req_step <= 32'd0;
-            threshold <= 32'd0;
+            threshold <= 32'd0; shift <= SHIFT_RESET[4:0]; dshift <= DSHIFT_RESET[4:0];
             cnt_rx_ok <= 32'd0; cnt_crc_err <= 32'd0; cnt_len_err <= 32'd0; cnt_unknown <= 32'd0;
             cnt_refused <= 32'd0;
         end else begin
@@ -273,6 +278,13 @@ module cmd_link #(
                             `CMD_RESUME: begin
                                 resume_pulse <= 1'b1; len_r <= `RSP_LEN_RESUME;
                                 rsp_d <= {{(PADB-32){1'b0}}, st_flags & ~(32'd1 << `FLAG_WD_TRIPPED)};
+                            end
+                            `CMD_SET_SHIFTS: if (rbuf[3] > 8'd31 || rbuf[4] > 8'd31) begin
+                                respond_error(`ERR_BAD_VALUE, b_cmd); cnt_refused <= cnt_refused + 1'b1;
+                            end else begin
+                                shift <= rbuf[3][4:0]; dshift <= rbuf[4][4:0];
+                                len_r <= `RSP_LEN_SET_SHIFTS;
+                                rsp_d <= {{(PADB-16){1'b0}}, rbuf[3], rbuf[4]};
                             end
                             default: begin  // CMD_SET_THRESHOLD
                                 threshold <= {rbuf[3], rbuf[4], rbuf[5], rbuf[6]};

@@ -1,6 +1,6 @@
 // trigger_core: network input preprocessing + trigger network + trigger decision.
 // On each feature vector (one per frame):
-//   a[k] = sat_u8(S[k] >> SHIFT), d[k] = sat_s8((S[k] - S_prev[k]) >>> DSHIFT)
+//   a[k] = sat_u8(S[k] >> shift), d[k] = sat_s8((S[k] - S_prev[k]) >>> dshift)
 // (docs/trigger_features.md; S_prev = previous frame's sums, 0 after reset), packed as 32
 // bytes (input 0 in the least significant byte) into the network. When the network's score
 // exceeds `threshold`, a one-cycle trig_valid pulse carries the frame number, the 48-bit
@@ -10,8 +10,6 @@
 `default_nettype none
 module trigger_core #(
     parameter integer R = 16,            // fixed by the network: 16 sums -> 32 inputs
-    parameter integer SHIFT = 4,
-    parameter integer DSHIFT = 4,
     parameter integer OUT_W = 16
 ) (
     input  wire                    clk,
@@ -20,6 +18,8 @@ module trigger_core #(
     input  wire [R*32-1:0]         feat_sums,
     input  wire [31:0]             feat_frame,
     input  wire signed [31:0]      threshold,
+    input  wire [4:0]              shift,     // SHIFT, DSHIFT of docs/trigger_features.md
+    input  wire [4:0]              dshift,    // (run-time registers, set from the dose)
     output reg                     net_in_valid,
     output reg  [32*8-1:0]         net_in_data,
     output wire                    score_valid,     // raw network out_valid
@@ -40,10 +40,10 @@ module trigger_core #(
     always @(*) begin
         packed_in = {32*8{1'b0}};
         for (k = 0; k < 16; k = k + 1) begin
-            sh = feat_sums[k*32 +: 32] >> SHIFT;
+            sh = feat_sums[k*32 +: 32] >> shift;
             packed_in[8*k +: 8] = (sh > 32'd255) ? 8'hFF : sh[7:0];
             df = $signed({1'b0, feat_sums[k*32 +: 32]}) - $signed({1'b0, prev[k]});
-            dsh = df >>> DSHIFT;
+            dsh = df >>> dshift;
             packed_in[8*(16+k) +: 8] = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
         end
     end

@@ -1,6 +1,6 @@
 // trigger_path: detector stream -> frame_ingest -> feature_extract -> trigger_core, the
 // trigger half of beamloop_top without the command link (used by the iCE40 build).
-// Threshold fixed by parameter here (beamloop_top sets it over the UART).
+// Threshold and shifts fixed by parameters here (beamloop_top sets them over the UART).
 `default_nettype none
 module trigger_path #(
     parameter integer W = 64,
@@ -30,6 +30,8 @@ module trigger_path #(
     localparam integer XW = (W > 1) ? $clog2(W) : 1;
     localparam integer YW = (H > 1) ? $clog2(H) : 1;
     localparam integer AW = $clog2(W * H);
+    localparam [4:0] SHIFT_C = SHIFT[4:0];
+    localparam [4:0] DSHIFT_C = DSHIFT[4:0];
     wire [PIX_W-1:0] px_data;
     wire px_valid, px_ready, px_last;
     wire [1:0] px_user;
@@ -59,9 +61,9 @@ module trigger_path #(
     wire [255:0] net_in_data;
     wire signed [OUT_W-1:0] score;
     wire [31:0] triggers;
-    trigger_core #(.R(R), .SHIFT(SHIFT), .DSHIFT(DSHIFT), .OUT_W(OUT_W)) u_trig (
+    trigger_core #(.R(R), .OUT_W(OUT_W)) u_trig (
         .clk(clk), .rst(rst), .feat_valid(feat_valid), .feat_sums(feat_sums), .feat_frame(feat_frame),
-        .threshold(THRESHOLD), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
+        .threshold(THRESHOLD), .shift(SHIFT_C), .dshift(DSHIFT_C), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
         .score_valid(score_valid), .score(score), .trig_valid(trig_valid), .trig_frame(trig_frame),
         .trig_time(trig_time), .trig_score(trig_score), .triggers(triggers));
     wire unused = &{1'b0, px_last, pixels, frames, errors, last_error, feat_total, feat_mx, feat_my,

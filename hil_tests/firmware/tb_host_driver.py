@@ -52,7 +52,12 @@ async def host_driver_against_rtl(dut):
     assert ei.value.name == "BAD_LIMITS"
     assert (await b.request("SET_THRESHOLD", threshold=-12345))["threshold"] == -12345
     assert dut.u_link.threshold.value.to_signed() == -12345
+    assert await b.request("SET_SHIFTS", shift=9, dshift=7) == {"shift": 9, "dshift": 7}
+    assert (int(dut.u_link.shift.value), int(dut.u_link.dshift.value)) == (9, 7)
+    with pytest.raises(BoardRefused) as ei:
+        await b.request("SET_SHIFTS", shift=3, dshift=40)
+    assert ei.value.name == "BAD_VALUE" and int(dut.u_link.dshift.value) == 7
     st = await b.request("GET_STATUS")
-    assert st["rx_ok"] == 8 and st["refusals"] == 2 and st["flags"] == 1 << 4
+    assert st["rx_ok"] == 10 and st["refusals"] == 3 and st["flags"] == 1 << 4
     ev = await b.request("GET_TRIGGER")
     assert ev["valid"] == 0

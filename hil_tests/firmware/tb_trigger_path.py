@@ -97,6 +97,10 @@ async def trigger_path_bit_exact(dut):
                               dut.u_trig.trig_score.value.to_signed()))
 
     cocotb.start_soon(monitor())
+    # run-time shifts over the command link (the build's reset values are different)
+    await uart.write(P.encode_frame(P.commands["SET_SHIFTS"].code, 1, bytes([SHIFT, DSHIFT])))
+    ans = P.decode_frame((await uart.read_frame())[:-1])
+    assert ans.cmd == P.commands["SET_SHIFTS"].code | P.response_flag, ans
     if os.environ.get("BL_FRAMES"):          # detector frames from the digital twin (sim/)
         frames = [f.astype(np.int64) for f in np.load(os.environ["BL_FRAMES"])["frames"]]
     else:

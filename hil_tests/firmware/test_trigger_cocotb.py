@@ -12,7 +12,7 @@ HERE = Path(__file__).parent
 
 
 def test_trigger_path_bit_exact():
-    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 4, "DSHIFT": 3}
+    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 0, "DSHIFT": 0}   # set at run time
     run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name="top_trigger",
                extra_env={"BL_SHIFT": "4", "BL_DSHIFT": "3", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8"})
 
@@ -48,7 +48,7 @@ def _trigger_path_with_net(net_module, net_sources, tag, tmp_path):
 
     p = net_params(net_sources[0])
     dump = tmp_path / "scores.json"
-    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 4, "DSHIFT": 3, "OUT_W": p["OUT_W"]}
+    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "OUT_W": p["OUT_W"]}
     run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name=f"top_trigger_{tag}",
                defines={"BEAMLOOP_TRIGGER_NET_REAL": 1}, net_sources=net_sources,
                extra_env={"BL_SHIFT": "4", "BL_DSHIFT": "3", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8",
@@ -120,7 +120,7 @@ def test_trigger_path_twin_frames(tmp_path):
         k["C10"] = k["C10"] + 20e-9
         m.set_knobs(k)
     np.savez(tmp_path / "frames.npz", frames=np.stack(frames))
-    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 12, "DSHIFT": 8}
+    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"'}
     run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name="top_trigger_twin",
                extra_env={"BL_SHIFT": "12", "BL_DSHIFT": "8", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8",
                           "BL_FRAMES": str(tmp_path / "frames.npz")})

@@ -43,6 +43,10 @@ def test_commands_and_refusals():
         assert await b.pop_trigger() == {"pending": 0, "valid": 1, "frame": 5, "timestamp": 1234, "score": -7}
         assert await b.pop_trigger() is None
         assert await b.set_threshold(-3) == -3
+        assert await b.set_shifts(12, 10) == {"shift": 12, "dshift": 10} and (m.shift, m.dshift) == (12, 10)
+        with pytest.raises(BoardRefused, match="BAD_VALUE"):
+            await b.set_shifts(32, 1)
+        assert (m.shift, m.dshift) == (12, 10)
         with pytest.raises(ValueError, match="channel"):
             LinkCodec().request("SET_DAC", value=1)
     asyncio.run(run())

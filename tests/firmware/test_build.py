@@ -21,16 +21,15 @@ def test_fusesoc_core_lists_match_python_lists():
     def files(names):
         out = []
         for n in names:
-            for f in fs[n]["files"]:
+            for f in fs[n].get("files", []):
                 out.append(next(iter(f)) if isinstance(f, dict) else f)
         return {Path(f).name for f in out if f.endswith(".v")}
 
     assert files(core["targets"]["default"]["filesets"]) == {p.name for p in sources("beamloop_top")} | {"dac_spi.v"}
     assert files(core["targets"]["icebreaker"]["filesets"]) == {p.name for p in sources("trigger_path")} | {
         "icebreaker_trigger_top.v"}
-    for f in {Path(next(iter(x)) if isinstance(x, dict) else x).name for s in fs.values() for x in s["files"]}:
-        assert (FW / "rtl" / f).exists() or any(FW.glob(f"boards/*/{f}")) or any(FW.glob(f"rtl/generated/{f}")) \
-            or f == "trigger_net.v", f
+    for f in {Path(next(iter(x)) if isinstance(x, dict) else x).name for s in fs.values() for x in s.get("files", [])}:
+        assert (FW / "rtl" / f).exists() or any(FW.glob(f"boards/*/{f}")), f
 
 
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
@@ -74,15 +73,16 @@ def test_flash_says_what_is_missing(monkeypatch):
     assert r.exit_code != 0 and "--board" in r.output
 
 
-def test_fusesoc_real_net_list_matches_committed_network():
-    from beamloop.firmware.sources import committed_net_sources, net_params
+def test_generated_net_core_lists_the_committed_network(tmp_path):
+    from beamloop.firmware.sources import committed_net_sources, write_net_core
 
     srcs = committed_net_sources()
     if srcs is None:
         pytest.skip("no committed trigger_net.v yet")
-    core = yaml.safe_load((FW / "beamloop.core").read_text())
-    listed = {f for f in core["filesets"]["real_net"]["files"]}
-    assert listed == {str(p.relative_to(FW)) for p in srcs}, \
-        "firmware/beamloop.core real_net fileset is stale: list rtl/trigger_net.v and every rtl/generated/*.v"
-    w = net_params(srcs[0])["OUT_W"]
-    assert f"NET_OUT_W={w}" in core["targets"]["arty_a7_real_net"]["parameters"]
+    core = yaml.safe_load(write_net_core(tmp_path / "trigger_net.core").read_text())
+    assert core["name"].startswith("beamloop:fpga:trigger_net")
+    listed = [next(iter(f)) if isinstance(f, dict) else f for f in core["filesets"]["rtl"]["files"]]
+    assert {str(p.relative_to(FW)) for p in srcs} <= set(listed)
+    assert all((FW / f).exists() for f in listed)
+    main = yaml.safe_load((FW / "beamloop.core").read_text())
+    assert main["filesets"]["real_net"]["depend"] == ["beamloop:fpga:trigger_net"]

@@ -69,7 +69,7 @@ def test_all_scales_are_powers_of_two():
 def test_trigger_qonnx_bit_exact(tmp_path, channels_last):
     torch.manual_seed(1)
     net = _calibrate(TriggerNet(), lambda n: torch.randint(-128, 256, (n, 32)).float())
-    x = net.to_input_grid(torch.randint(-128, 256, (200, 32)).float())
+    x = net.to_input_grid(torch.randint(-128, 256, (48, 32)).float())
     with torch.no_grad():
         y = net(x).numpy()
     model = load_clean(export_qonnx(net, (32,), tmp_path / "t.onnx"), channels_last=channels_last)
@@ -82,7 +82,7 @@ def test_trigger_qonnx_bit_exact(tmp_path, channels_last):
 def test_alignment_qonnx_bit_exact(tmp_path):
     torch.manual_seed(2)
     net = _calibrate(AlignmentNet(), lambda n: (torch.rand(n, 2, 32, 32) - 0.5))
-    x = net.to_input_grid((torch.rand(24, 2, 32, 32) - 0.5))
+    x = net.to_input_grid((torch.rand(12, 2, 32, 32) - 0.5))
     with torch.no_grad():
         y = net(x).numpy()
     model = load_clean(export_qonnx(net, (2, 32, 32), tmp_path / "a.onnx"))

@@ -26,7 +26,7 @@ def test_load_shapes_and_eval_mode():
 
 def test_trigger_sample_inputs_on_grid_and_qonnx_bit_exact(tmp_path):
     t = load("trigger")
-    x = t.sample_inputs(40, np.random.default_rng(0))
+    x = t.sample_inputs(40, np.random.default_rng(0))  # one simulated stream
     assert x.shape == (40, 32)
     assert torch.equal(x, torch.round(x)) and x.min() >= -128 and x.max() <= 255
     assert torch.equal(t.to_input_grid(x), x)
@@ -62,3 +62,14 @@ def test_estimators_agree_and_report_metres(tmp_path):
     assert np.all(np.abs(m1) < 10 * np.array(a.meta["label_scale_m"]))
     with pytest.raises(ValueError, match="NaN"):
         TorchEstimator().predict(np.full((1, 2, 64, 64), np.nan))
+
+
+def test_alignment_sample_inputs_from_twin_on_grid():
+    a = load("alignment")
+    x = a.sample_inputs(4, np.random.default_rng(3))
+    assert x.shape == (4, 2, 32, 32)
+    codes = x / 2.0**-6
+    assert torch.equal(codes, torch.round(codes)) and codes.min() >= -128 and codes.max() <= 127
+    assert torch.equal(a.to_input_grid(x), x)
+    assert float(x.std()) > 0.02  # speckle contrast, not a blank image
+    assert abs(float(x.mean())) < 0.1  # relative contrast is zero-mean

@@ -237,3 +237,15 @@ def test_crystal_ronchigram_shows_lattice():
         peak = spec[kx - 1:kx + 2, ky - 1:ky + 2].max()
         assert peak > 10 * np.median(spec), (kx, ky)
     assert spec[k - 1:k + 2, 0:2].max() < 0.2 * spec[k - 1:k + 2, k - 1:k + 2].max()   # no {200}
+
+
+def test_subpixel_ramp_equals_crop_shift(sim_carbon):
+    """A probe shift of just under one sample pixel (phase ramp) equals one just over it
+    (integer crop of the sample): the two mechanisms agree."""
+    p = sim_carbon.cfg.pixel_m
+    ab = Aberrations(C10=30e-9)
+    a = sim_carbon.expected(ab, scan_shift_m=((1 - 1e-6) * p, 0.3 * p))
+    b = sim_carbon.expected(ab, scan_shift_m=((1 + 1e-6) * p, 0.3 * p))
+    c = sim_carbon.expected(ab, scan_shift_m=(0.0, 0.3 * p))
+    assert np.abs(a - b).max() < 0.01 * a.max()
+    assert np.abs(a - c).max() > 0.05 * a.max()          # while a real 1-pixel move does change it
