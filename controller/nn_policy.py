@@ -9,8 +9,10 @@ iteration absorbs its error). It stops when the estimate says the residual at th
 setting is within ``tolerance`` (then it still applies that last, small correction, shrunk by
 ``r^2 / (r^2 + sigma^2)`` so a noisy estimate moves little), or after ``max_pairs`` pairs.
 
-Fallback: if after ``min_pairs_before_fallback`` pairs the network's own uncertainty exceeds
-``sigma_fallback`` times the tolerance on any aligned axis (the image is unlike its training
+Fallback: at once, without acting on the first estimate, if the network's sigma on an aligned
+axis exceeds ``sigma_uninformed`` times its label scale (it knows next to nothing there); or if
+after ``min_pairs_before_fallback`` pairs its uncertainty exceeds ``sigma_fallback`` times the
+tolerance on any aligned axis (the image is unlike its training
 data), or the estimate does not shrink, the remaining frame budget goes to a Bayesian
 optimisation (:class:`~beamloop.controller.policies.BayesOptPolicy`) in a box of
 ``+/- bo_window_sigmas`` sigma (at least the tolerance) around the best setting so far.
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from beamloop.controller.backend import Frame, KnobInfo
-from beamloop.controller.policies import BayesOptPolicy, BOPolicyConfig, register_policy
+from beamloop.controller.policies import BayesOptPolicy, BOPolicyConfig, register_policy  # noqa: F401
 from beamloop.controller.policy import AlignmentPolicy, StepReport
 
 # Default "aligned" tolerances per aberration (m): the nn policy's stop rule.
@@ -44,8 +46,11 @@ class NNPolicyConfig:
 
     tolerance: per aberration, the residual accepted as aligned; max_pairs: pairs before
     giving up on the network; sigma_fallback: fall back to BO when an aligned axis' sigma
-    exceeds this many tolerances; max_frames: total frame budget including the BO fallback;
-    bo_window_sigmas: half-width of the BO box in sigmas; weights_dir / qonnx_path: which
+    exceeds this many tolerances; max_frames: total frame budget including the BO fallback
+    (default: the same budget the ``bo`` policy gets for these axes);
+    bo_window_sigmas: half-width of the BO box in sigmas, capped by ``windows`` (default the ``bo``
+    policy's :data:`DEFAULT_WINDOWS`: an uninformed network must not widen the search beyond what
+    BO alone would search); weights_dir / qonnx_path: which
     network to run (committed Brevitas weights by default; a QONNX file runs through qonnx).
     """
 
@@ -53,8 +58,10 @@ class NNPolicyConfig:
     max_pairs: int = 4
     min_pairs_before_fallback: int = 2
     sigma_fallback: float = 3.0
-    max_frames: int = 30
+    sigma_uninformed: float = 0.5  # fall back at once if sigma > this x the network's label scale
+    max_frames: int | None = None  # None: the BO policy's default budget for the number of axes
     bo_window_sigmas: float = 3.0
+    windows: dict[str, float] = field(default_factory=dict)  # max BO half-width per knob/aberration (m)
     weights_dir: str | None = None
     qonnx_path: str | None = None
     seed: int | None = None  # of the BO fallback
@@ -122,6 +129,7 @@ class NetworkPolicy(AlignmentPolicy):
         self.tol = np.array([self.config.tolerance.get(self.ab_of[a], DEFAULT_TOLERANCE.get(self.ab_of[a], np.inf))
                              for a in axes])
         self.col = [est_axes.index(self.ab_of[a]) for a in axes]
+        self.scale = np.asarray(self.estimator.label_scale, dtype=float)[self.col]
         self._imgs: list[np.ndarray] = []
         self.pairs = 0
         self.frames = 0
@@ -130,6 +138,12 @@ class NetworkPolicy(AlignmentPolicy):
         self._bo: BayesOptPolicy | None = None
         self._done = False
         self.stop_reason = None
+        if self.config.max_frames is None:
+            from beamloop.controller.align_defaults import default_max_frames
+
+            self.max_frames = default_max_frames(len(axes))
+        else:
+            self.max_frames = int(self.config.max_frames)
         # make sure the pair fits inside the focus knob's limits (shift the centre if needed)
         info = self.knobs[self.focus]
         if info.maximum - info.minimum < 2 * self.delta:
@@ -179,6 +193,10 @@ class NetworkPolicy(AlignmentPolicy):
                 self._start_bo(s)
             else:
                 self._done, self.stop_reason = True, "network: pair budget spent"
+        elif np.any(s > self.config.sigma_uninformed * self.scale):
+            # the network says it knows (next to) nothing here: do not act on its estimate
+            self._result = dict(at)
+            self._start_bo(s)
         elif self.pairs >= self.config.min_pairs_before_fallback and self._should_fallback(s):
             self._result = dict(at)
             self._start_bo(s)
@@ -207,11 +225,16 @@ class NetworkPolicy(AlignmentPolicy):
         return False
 
     def _start_bo(self, s: np.ndarray) -> None:
-        remaining = self.config.max_frames - self.frames
+        remaining = self.max_frames - self.frames
         if remaining < 2:
             self._done, self.stop_reason = True, "network uncertain, no frames left for bo"
             return
-        windows = {a: float(max(self.config.bo_window_sigmas * sv, tv)) for a, sv, tv in zip(self.axes, s, self.tol)}
+        from beamloop.controller.policies import DEFAULT_WINDOWS
+
+        cap = {a: self.config.windows.get(a, self.config.windows.get(self.ab_of[a], DEFAULT_WINDOWS.get(self.ab_of[a], np.inf)))
+               for a in self.axes}
+        windows = {a: float(min(max(self.config.bo_window_sigmas * sv, tv), cap[a]))
+                   for a, sv, tv in zip(self.axes, s, self.tol)}
         centre = self.result()
         from beamloop.controller.align_defaults import TWIN_CAMERA_GAIN, TWIN_STOP_COST
 
@@ -223,7 +246,7 @@ class NetworkPolicy(AlignmentPolicy):
         self._bo.reset(self.knobs, centre, self.axes)
 
     def _check_budget(self) -> None:
-        if not self._done and self.frames >= self.config.max_frames:
+        if not self._done and self.frames >= self.max_frames:
             self._done, self.stop_reason = True, "frame budget spent"
 
     def _clamp(self, v: dict[str, float]) -> dict[str, float]:

@@ -22,13 +22,6 @@ import numpy as np
 
 from beamloop.models.preprocess import AXES
 
-_M = {"C10": 0, "C12": 2, "C21": 1}
-
-
-def _m_of(name: str) -> int:
-    return int(name.split(".")[0][2])
-
-
 def rotate_coefficients(values: dict[str, float], psi_rad: float) -> dict[str, float]:
     """Aberrations (m, Krivanek cartesian names) of an image rotated by ``psi_rad``."""
     out = dict(values)

@@ -21,8 +21,11 @@ def score_scale(net) -> float:
     """Power-of-two scale of the trigger output (last ReLU scale x last weight scale)."""
     from brevitas.nn import QuantReLU
 
+    import torch
+
     last_act = [m for m in net.mlp if isinstance(m, QuantReLU)][-1]
-    return float(last_act.act_quant.scale()) * float(net.mlp[-1].quant_weight().scale)
+    with torch.no_grad():
+        return float(last_act.act_quant.scale()) * float(net.mlp[-1].quant_weight().scale)
 
 
 def threshold_for_far(scores_neg: np.ndarray, far: float) -> float:

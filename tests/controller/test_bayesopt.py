@@ -55,7 +55,7 @@ def test_bo_finds_minimum_of_noisy_bowl(dim):
     rng = np.random.default_rng(2)
     target = np.linspace(-0.5, 0.5, dim)
     f = lambda x: float(np.log(np.sum((x - target) ** 2) + 1e-3) + 0.02 * rng.standard_normal())  # noqa: E731
-    opt = BayesOptimizer(dim, BOConfig(), np.random.default_rng(3))
+    opt = BayesOptimizer(dim, BOConfig(n_polish=1, n_candidates=1024), np.random.default_rng(3))
     for x in np.random.default_rng(4).uniform(-1, 1, (3, dim)):
         opt.tell(x, f(x))
     for _ in range(10 * dim):

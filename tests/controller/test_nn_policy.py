@@ -4,7 +4,6 @@ logic is tested independently of how good the trained network is."""
 
 from __future__ import annotations
 
-import asyncio
 
 import numpy as np
 import pytest
@@ -113,3 +112,14 @@ def test_proposals_stay_inside_limits():
     col.run(pol)
     for f in col.focus_during:
         assert KNOBS["C10"].minimum <= f <= KNOBS["C10"].maximum
+
+
+def test_uninformed_network_hands_over_at_once_without_moving():
+    est = ImageEstimator(sigma=500e-9)
+    est.label_scale = np.full(5, 400e-9)  # sigma > 0.5 x label scale: "knows nothing"
+    col = FakeColumn([60e-9, 40e-9])
+    pol = NetworkPolicy(estimator=est, max_frames=8, seed=2)
+    frames, _ = col.run(pol, max_frames=8)
+    assert est.calls == 1 and pol._bo is not None and frames == 8
+    # the BO box is centred on the start (0, 0), not on a correction by the estimate
+    assert np.allclose((pol._bo.lo + pol._bo.hi) / 2, 0.0, atol=1e-12)
