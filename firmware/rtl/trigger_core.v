@@ -30,35 +30,44 @@ module trigger_core #(
     output reg  signed [15:0]      trig_score,
     output reg  [31:0]             triggers
 );
+    // Preprocessing is time-multiplexed: one region per cycle through a single pair of
+    // shifters (16 cycles per frame), because run-time shifts in parallel cost ~3.8k LUTs.
+    // feat_sums must stay stable for R cycles after feat_valid (feature_extract holds its
+    // outputs until the next frame ends). shift/dshift changes apply from the next frame.
+    localparam integer IW = (R > 1) ? $clog2(R) : 1;
+    localparam integer RL = R - 1;
+    localparam [IW-1:0] IDX_LAST = RL[IW-1:0];
     reg [31:0] prev [0:R-1];
     reg [47:0] cycle;
     reg [31:0] frame_hold;
+    reg        busy;
+    reg [IW-1:0] idx;
+    reg [4:0]  sh_a, sh_d;                 // shifts latched for the frame
     integer k;
-    reg [32*8-1:0] packed_in;
-    reg [31:0] sh;
-    reg signed [32:0] df, dsh;
-    always @(*) begin
-        packed_in = {32*8{1'b0}};
-        for (k = 0; k < 16; k = k + 1) begin
-            sh = feat_sums[k*32 +: 32] >> shift;
-            packed_in[8*k +: 8] = (sh > 32'd255) ? 8'hFF : sh[7:0];
-            df = $signed({1'b0, feat_sums[k*32 +: 32]}) - $signed({1'b0, prev[k]});
-            dsh = df >>> dshift;
-            packed_in[8*(16+k) +: 8] = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
-        end
-    end
+    wire [31:0] s_cur = feat_sums[idx*32 +: 32];
+    wire [31:0] sh = s_cur >> sh_a;
+    wire signed [32:0] df = $signed({1'b0, s_cur}) - $signed({1'b0, prev[idx]});
+    wire signed [32:0] dsh = df >>> sh_d;
+    wire [7:0] a_byte = (sh > 32'd255) ? 8'hFF : sh[7:0];
+    wire [7:0] d_byte = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
 
     always @(posedge clk) begin
         if (rst) begin
             for (k = 0; k < R; k = k + 1) prev[k] <= 32'd0;
             cycle <= 48'd0; net_in_valid <= 1'b0; net_in_data <= {32*8{1'b0}}; frame_hold <= 32'd0;
+            busy <= 1'b0; idx <= {IW{1'b0}}; sh_a <= 5'd0; sh_d <= 5'd0;
         end else begin
             cycle <= cycle + 1'b1;
-            net_in_valid <= feat_valid;
+            net_in_valid <= 1'b0;
             if (feat_valid) begin
-                net_in_data <= packed_in;
-                frame_hold <= feat_frame;
-                for (k = 0; k < R; k = k + 1) prev[k] <= feat_sums[k*32 +: 32];
+                busy <= 1'b1; idx <= {IW{1'b0}}; frame_hold <= feat_frame;
+                sh_a <= shift; sh_d <= dshift;
+            end else if (busy) begin
+                net_in_data[8*idx +: 8] <= a_byte;
+                net_in_data[8*(16+idx) +: 8] <= d_byte;
+                prev[idx] <= s_cur;
+                idx <= idx + 1'b1;
+                if (idx == IDX_LAST) begin busy <= 1'b0; net_in_valid <= 1'b1; end
             end
         end
     end

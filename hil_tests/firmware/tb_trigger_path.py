@@ -114,7 +114,7 @@ async def trigger_path_bit_exact(dut):
         for ln in lines(f, bad):
             await src.send(ln)
     await src.wait()
-    await ClockCycles(dut.clk, 20)
+    await ClockCycles(dut.clk, 100)      # > pipeline latency (features + preprocessing + network)
 
     good = [f for f, bad in plan if bad is None]
     assert len(feats) == len(good), f"{len(feats)} feature vectors for {len(good)} good frames"
