@@ -88,7 +88,7 @@ class BOPolicyConfig:
     frames taken before the GP drives (the start itself plus ``n_init - 1`` scrambled Sobol
     points); log_target: model ``log(cost)`` instead of the cost (the cost spans decades);
     cost_weighting: ``"power"`` or ``"db"`` (see :func:`fourier_ellipse`); counts_per_electron:
-    the camera gain (the cost needs the shot-noise level; the twin's camera has 8);
+    the camera gain (the cost needs the shot-noise level; default 8, the twin's camera);
     unresolved_target: the cost the GP is told for a frame without resolvable speckle (the
     cost itself reports the flat-spectrum maximum; a smaller plateau keeps the GP's length
     scales from collapsing on the step), None to use the cost as is; bo: GP/EI settings;
@@ -101,7 +101,7 @@ class BOPolicyConfig:
     n_init: int = 3
     log_target: bool = True
     cost_weighting: str = "power"
-    counts_per_electron: float = 1.0
+    counts_per_electron: float = 8.0
     unresolved_target: float | None = 0.2
     bo: BOConfig = field(default_factory=BOConfig)
     seed: int | None = None

@@ -40,10 +40,12 @@ from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, canonica
 from beamloop.sim.camera import CameraModel
 from beamloop.sim.optics import check_energy, electron_wavelength
 from beamloop.sim.samples import SAMPLES, SampleSpec, transmission
+from beamloop.sim.tiled_far_field import tiled_intensity
 
 __all__ = ["RonchigramConfig", "RonchigramSimulator", "UndersampledError"]
 
 _C10 = NAMES.index("C10")
+METHODS = ("auto", "exact", "tiled")
 CRYSTAL_SINGLE_SLICE_MAX_M = 5e-9   # projection approximation limit for Si at 200-300 kV (docs/sim.md)
 
 
@@ -87,6 +89,11 @@ class RonchigramConfig:
     shot noise everywhere (default: normal approximation above 40 e/pixel). oversample: internal angular
     refinement (None -> automatic per frame from the probe footprint, up to max_oversample).
     on_undersampled: "raise" or "warn" when the footprint needs more than max_oversample.
+    method: far-field evaluation for oversampled frames: "exact" (one big FFT, binned s x s),
+    "tiled" (windowed camera-size tiles of the exit wave, summed intensities: the same
+    Ronchigram with a ~1-pixel smoothing kernel, see docs/sim.md "Tiled far field"), or
+    "auto" (tiled when the frame needs oversample >= tiled_min_oversample, else exact).
+    Frames at oversample 1 are always exact.
     """
 
     size_px: int = 128
@@ -109,6 +116,8 @@ class RonchigramConfig:
     max_oversample: int = 16
     on_undersampled: str = "raise"
     sample_patch_px: int | None = None
+    method: str = "auto"
+    tiled_min_oversample: int = 3
 
     def __post_init__(self):
         if not isinstance(self.size_px, (int, np.integer)) or self.size_px < 16 or self.size_px % 2:
@@ -141,6 +150,10 @@ class RonchigramConfig:
             raise ValueError(f"max_oversample must be an integer >= 1, got {self.max_oversample!r}")
         if self.on_undersampled not in ("raise", "warn"):
             raise ValueError(f"on_undersampled must be 'raise' or 'warn', got {self.on_undersampled!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if not isinstance(self.tiled_min_oversample, (int, np.integer)) or self.tiled_min_oversample < 2:
+            raise ValueError(f"tiled_min_oversample must be an integer >= 2, got {self.tiled_min_oversample!r}")
         if self.camera_half_range_rad <= self.convergence_semiangle_rad:
             raise ValueError(
                 f"convergence_semiangle_rad={self.convergence_semiangle_rad!r} is larger than the detector "
@@ -350,9 +363,17 @@ class RonchigramSimulator:
         """Probe positions in patch pixels (float) from scan shifts (m)."""
         return self.patch_px / 2 + shifts / self.cfg.pixel_m
 
+    def _use_tiled(self, s: int) -> bool:
+        """Whether frames at oversample ``s`` use the tiled far field (config ``method``)."""
+        m = self.cfg.method
+        if s < 2 or m == "exact":
+            return False
+        return m == "tiled" or s >= self.cfg.tiled_min_oversample
+
     def _intensity(self, C: np.ndarray, pos_px: np.ndarray, s: int) -> np.ndarray:
         """Noiseless far-field intensity, binned to camera pixels, sum ~ 1. (B, size, size)."""
         import torch
+        tiled = self._use_tiled(s)
 
         g = self.grid(s)
         n = g.n
@@ -392,15 +413,18 @@ class RonchigramSimulator:
             box.imag = c.reshape(B, w_box, w_box)
             psi = torch.fft.ifft2(torch.from_numpy(wave)).numpy()
             np.multiply(psi, crop, out=psi)
-            far = torch.fft.fft2(torch.from_numpy(psi)).numpy()
-            inten = np.square(far.real)
-            inten += np.square(far.imag)
+            if tiled:      # already camera-sized (see sim/tiled_far_field.py)
+                inten, _ = tiled_intensity(psi, self.cfg.size_px, off_px=(s - 1) / 2)
+            else:
+                far = torch.fft.fft2(torch.from_numpy(psi)).numpy()
+                inten = np.square(far.real)
+                inten += np.square(far.imag)
             if out is None:
                 out = inten if w == 1 else inten * np.float32(w)
             else:
                 out += inten * np.float32(w)
         I = out
-        if s > 1:
+        if s > 1 and not tiled:
             m = self.cfg.size_px
             I = I.reshape(B, m, s, m, s).sum(axis=(2, 4))
         return I / np.float32(g.power)
