@@ -116,7 +116,7 @@ class RonchigramConfig:
     max_oversample: int = 16
     on_undersampled: str = "raise"
     sample_patch_px: int | None = None
-    method: str = "auto"
+    method: str = "exact"
     tiled_min_oversample: int = 3
 
     def __post_init__(self):

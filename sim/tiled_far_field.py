@@ -1,24 +1,28 @@
-"""Binned far-field intensity from windowed, camera-sized tiles of the exit wave.
+"""Binned far-field intensity from windowed tiles of the exit wave (spectrogram identity).
 
 The camera pixel integrates intensity over its angle ``d_theta``, so the binned Ronchigram
-only depends on exit-wave correlations over lags shorter than the camera's real-space field of
-view ``FOV = lambda / d_theta`` (``L = size_px`` internal pixels). With windows ``w_j`` on a
-regular lattice such that ``sum_j w_j(r) w_j(r + l) = G(l)`` (independent of r), the
-spectrogram identity gives
+depends mostly on exit-wave correlations over lags up to about the camera's real-space field
+of view ``FOV = lambda / d_theta`` (``L = size_px`` internal pixels). With windows ``w_j`` on a
+regular lattice such that ``sum_j w_j(r) w_j(r + l) = G(l)`` (independent of r),
 
-    sum_j |FFT_L(w_j psi)|^2 (theta) = (|Psi|^2 * K)(theta),   K = FT(G),
+    sum_j |DTFT(w_j psi)|^2 (theta) = (|Psi|^2 * K)(theta),   K = FT(G),
 
-i.e. the exact far-field intensity smoothed by a known kernel about one camera pixel wide,
-sampled at the camera pixel centres - the same information the exact path gets by one big FFT
-of ``psi`` (N = s * L pixels per side) binned s x s, whose kernel is the pixel box.
+i.e. the exact far-field intensity smoothed by a known kernel, here sampled at the camera
+pixel centres (the exact path instead integrates |Psi|^2 over the pixel box: one big FFT of
+``psi``, N = s * L pixels per side, binned s x s).
 
-Window: ``w(i) = sin(pi (i + 1/2) / L)`` per axis (i = 0..L-1), on a lattice of hop L/2, so
-``sum_j w_j^2 = 1`` exactly (sin^2 + cos^2; dose is conserved) and G is stationary to within
-the truncation of the sine at the tile edges (tested: no tiling artefacts). Tiles are cut
-periodically from the N x N grid (the exact path's FFT is periodic too), tiles holding a
-negligible share of the exit-wave power (the probe's far tails, ``drop_fraction`` in total)
-are skipped, and the rest are FFT'd in batches of camera size, which is much cheaper per
-point than one N^2 FFT (cache-resident) and skips the empty corners of the big grid.
+Window (default ``fold=2, power=2``): a Hann window ``sin^2(pi (i + 1/2) / S)`` of support
+``S = 2 L`` per axis on a lattice of hop ``S / 4 = L / 2``, for which ``sum_j w_j(r) w_j(r + l)``
+varies with r by < 3 % of G(0) (``kernel_lag_profile``; the plain sine window at hop S/2 varies
+by 45 % and leaves a visible speckle ripple). Each 2L-tile is folded to L x L before its FFT
+(the L-point DFT of a 2L-long signal samples its DTFT at the camera pixel centres). The lag
+transfer G falls from 1 to 0.17 at one FOV and to 0 at two: the effective pixel response is a
+little wider than the box in its main lobe and has no box side lobes, so features coarser than
+~1.5 camera pixels match the exact path, while fringes finer than a pixel (aliased by the box
+into moire) do not (docs/sim.md, "Tiled far field"). Tiles are cut periodically from the N x N
+grid (the exact path's FFT is periodic too); tiles holding a negligible share of the
+exit-wave power (``drop_fraction`` in total) are skipped; the total is set to the exit-wave
+power (Parseval), which the folding conserves only on average.
 
 Units: none (pixels); the caller owns the physics (angles, dose).
 """
@@ -33,7 +37,7 @@ __all__ = ["tile_window", "kernel_lag_profile", "tiled_intensity"]
 
 
 @functools.lru_cache(maxsize=8)
-def tile_window(L: int, off_cycles_per_px: float = 0.0):
+def tile_window(L: int, off_cycles_per_px: float = 0.0, power: int = 1):
     """(L, L) complex64 torch window: sine taper per axis times a phase ramp.
 
     The ramp ``exp(-2 pi i off r)`` (``off`` in cycles per pixel, per axis) moves the tile's
@@ -43,38 +47,49 @@ def tile_window(L: int, off_cycles_per_px: float = 0.0):
     import torch
 
     i = np.arange(L)
-    w = np.sin(np.pi * (i + 0.5) / L) * np.exp(-2j * np.pi * off_cycles_per_px * i)
+    w = np.sin(np.pi * (i + 0.5) / L) ** power * np.exp(-2j * np.pi * off_cycles_per_px * i)
     return torch.from_numpy(np.outer(w, w).astype(np.complex64))
 
 
-def kernel_lag_profile(L: int) -> np.ndarray:
-    """G(l) per axis for lags l = 0..L-1, averaged over r: the lag transfer of the tiled
-    estimate (the exact binned path's is the pixel box's, ~ sinc(l / L))."""
-    i = np.arange(L)
-    w = np.sin(np.pi * (i + 0.5) / L)
-    H = L // 2
-    g = np.zeros(L)
-    # average over one hop of positions r of sum_j w_j(r) w_j(r + l); windows at multiples of H
-    for r in range(H):
-        for l in range(L):
-            tot = 0.0
-            for start in (-L, -H, 0, H, L):
-                a, b = r - start, r + l - start
-                if 0 <= a < L and 0 <= b < L:
-                    tot += w[a] * w[b]
-            g[l] += tot
-    return g / H
+def kernel_lag_profile(L: int, fold: int = 2, power: int = 2) -> tuple[np.ndarray, float]:
+    """Per-axis lag transfer of the tiled estimate and its non-stationarity.
+
+    Returns ``(G, dev)``: ``G[l]`` (l = 0..S-1, S = fold * L the window support) is
+    ``sum_j w_j(r) w_j(r + l)`` averaged over r and normalised to G[0] = 1; ``dev`` is the
+    largest variation of that sum over r relative to G[0] (0 for a perfectly stationary
+    lattice; tiling artefacts scale with it). The exact binned path's lag transfer is the
+    pixel box's, ~ sinc(l / L).
+    """
+    S = L * fold
+    H = S // (2 * power)
+    i = np.arange(S)
+    w = np.sin(np.pi * (i + 0.5) / S) ** power
+    P = 4 * S                                   # positions r over whole periods of the lattice
+    ext = np.zeros(P + 2 * S)
+    tot = np.zeros((P, S))
+    for start in range(-S, P + S, H):
+        ext[:] = 0.0
+        lo, hi = max(start, 0), min(start + S, P + 2 * S)
+        if hi <= lo:
+            continue
+        ext[lo:hi] = w[lo - start:hi - start]
+        for l in range(S):
+            tot[:, l] += ext[:P] * ext[l:l + P]
+    mid = tot[S:P - S]                           # away from the ends of the finite lattice
+    g0 = mid[:, 0].mean()
+    return mid.mean(axis=0) / g0, float((mid.max(axis=0) - mid.min(axis=0)).max() / g0)
 
 
 def tiled_intensity(psi: np.ndarray, L: int, off_px: float = 0.0, drop_fraction: float = 1e-5,
-                    chunk: int = 64, fold: int = 1) -> tuple[np.ndarray, int]:
-    """Spectrogram far-field intensity of exit waves.
+                    chunk: int = 32, fold: int = 2, power: int = 2) -> tuple[np.ndarray, int]:
+    """Spectrogram far-field intensity of exit waves (see the module docstring).
 
-    psi: (B, N, N) complex64 exit waves on a periodic grid, N a multiple of L (L even).
+    psi: (B, N, N) complex64 exit waves on a periodic grid, N a multiple of L (L even),
+    N >= fold * L. fold, power: window support fold * L, window sin^power, hop support / (2 power).
     off_px: the far-field bin offset in fine pixels (the caller's angular grid puts theta = 0
     at fine index N/2 + off_px); corrected so the output samples theta = (k - L/2) d_theta.
-    Returns (B, L, L) float32 intensities scaled like the exact path before binning-sum, i.e.
-    ``sum = N^2 sum |psi|^2`` when nothing is dropped, and the number of tiles transformed.
+    Returns (B, L, L) float32 intensities with ``sum = N^2 sum |psi|^2`` (as the exact path's
+    binned |FFT_N psi|^2) and the number of tiles transformed.
     """
     import torch
     from numpy.lib.stride_tricks import sliding_window_view
@@ -82,50 +97,55 @@ def tiled_intensity(psi: np.ndarray, L: int, off_px: float = 0.0, drop_fraction:
     B, N, N2 = psi.shape
     if N != N2 or N % L or L % 2:
         raise ValueError(f"psi must be (B, N, N) with N a multiple of the even tile size {L}, got {psi.shape}")
-    S = L * fold                 # window support (pixels per side)
-    H = S // 2                   # hop: half the support
-    if N % H:
-        raise ValueError(f"grid {N} is not a multiple of the hop {H}")
-    nb = N // H
-    W = tile_window(S, float(off_px) / N).numpy()
-    scale = np.float32((N / L) ** 2)
-    out = np.empty((B, L, L), np.float32)
-    pad = np.empty((N + H, N + H), np.complex64)
+    if fold not in (1, 2) or power not in (1, 2):
+        raise ValueError(f"fold and power must be 1 or 2, got fold={fold!r}, power={power!r}")
+    S = L * fold                          # window support
     if N < S:
-        raise ValueError(f"grid {N} smaller than the tile support {S}")
+        raise ValueError(f"grid {N} px is smaller than the tile support {S} px (fold * L)")
+    H = S // (2 * power)                  # hop
+    ov = S // H                           # windows per point per axis
+    nb = N // H
+    W = tile_window(S, float(off_px) / N, power).numpy()
+    out = np.empty((B, L, L), np.float32)
+    pad = np.empty((N + S - H, N + S - H), np.complex64)
     n_tiles = 0
     for b in range(B):
         p = psi[b]
         v = p.view(np.float32)
         blocks = np.square(v).reshape(nb, H, nb, 2 * H).sum(axis=(1, 3), dtype=np.float64)
-        # tile (a, c) starts at (a H, c H) and covers blocks a, a+1 (mod nb) x c, c+1
-        e = blocks + np.roll(blocks, -1, 0)
-        e = e + np.roll(e, -1, 1)
+        # tile (a, c) starts at (a H, c H) and covers blocks a..a+ov-1 (mod nb) x c..c+ov-1
+        e = sum(np.roll(blocks, -k, 0) for k in range(ov))
+        e = sum(np.roll(e, -k, 1) for k in range(ov))
         flat = e.ravel()
         order = np.argsort(flat)
         cum = np.cumsum(flat[order])
         # drop the weakest tiles while their (over-estimated) power stays below the budget
-        n_drop = int(np.searchsorted(cum, drop_fraction * cum[-1] / 4, side="right"))
+        n_drop = int(np.searchsorted(cum, drop_fraction * cum[-1] / ov**2, side="right"))
         keep = np.sort(order[n_drop:])
         ia, ic = keep // nb, keep % nb
         n_tiles += len(keep)
-        # periodic extension by H so that every tile is a plain slice
+        # periodic extension by S - H so that every tile is a plain slice
+        E = S - H
         pad[:N, :N] = p
-        pad[N:, :N] = p[:H]
-        pad[:N, N:] = p[:, :H]
-        pad[N:, N:] = p[:H, :H]
+        pad[N:, :N] = p[:E]
+        pad[:N, N:] = p[:, :E]
+        pad[N:, N:] = p[:E, :E]
         view = sliding_window_view(pad, (S, S))[::H, ::H]        # (nb, nb, S, S), no copy
         acc = np.zeros((L, 2 * L), np.float32)
         for k in range(0, len(keep), chunk):
-            tiles = view[ia[k:k + chunk], ic[k:k + chunk]]        # (K, L, L) copy
+            tiles = view[ia[k:k + chunk], ic[k:k + chunk]]        # (K, S, S) copy
             tiles *= W
-            if fold > 1:   # the L-point DFT of an S-long signal = that of its folded sum
+            if fold > 1:   # the L-point DFT of an S-long tile = that of its folded sum
                 tiles = tiles.reshape(-1, fold, L, fold, L).sum(axis=(1, 3))
             F = torch.fft.fft2(torch.from_numpy(tiles)).numpy()
             f = F.view(np.float32)
             np.square(f, out=f)
             acc += f.sum(axis=0)
-        out[b] = acc.reshape(L, L, 2).sum(axis=-1)
-    out *= scale
+        img = acc.reshape(L, L, 2).sum(axis=-1)
+        # a phase object loses no electrons: the folded tiles conserve the power only on
+        # average (cross terms between the folded halves, ~1e-3), so fix the total exactly
+        # to N^2 sum |psi|^2 (Parseval, what the exact path's sum is)
+        img *= np.float32(N * N * blocks.sum() / max(float(img.sum(dtype=np.float64)), 1e-300))
+        out[b] = img
     return out, n_tiles
 
