@@ -393,6 +393,28 @@ def chi_basis(theta_x, theta_y) -> np.ndarray:
     return out
 
 
+def chi_monomials() -> np.ndarray:
+    """(len(NAMES), 7, 7) float64 M with ``chi_basis(tx, ty)[j] = sum_ab M[j, a, b] tx^a ty^b``.
+
+    The basis functions are polynomials of degree n + 1 <= 6 in (theta_x, theta_y); on a
+    tensor-product grid chi then factorises as ``Vx @ (sum_j c_j M[j]) @ Vy.T`` with the
+    Vandermonde matrices ``Vx[i, a] = tx_i^a``, which is how the Ronchigram simulator
+    evaluates it (7 multiply-adds per grid point instead of 25, no stored basis).
+    """
+    from math import comb
+
+    out = np.zeros((len(NAMES), 7, 7))
+    for j, (n, m, comp) in enumerate(_NMC):
+        p = (n + 1 - m) // 2
+        poly = np.zeros((7, 7), complex)
+        for k in range(m + 1):                      # w^m = sum_k C(m,k) tx^(m-k) (i ty)^k
+            for l in range(p + 1):                  # r2^p = sum_l C(p,l) tx^(2(p-l)) ty^(2l)
+                poly[m - k + 2 * (p - l), k + 2 * l] += comb(m, k) * (1j**k) * comb(p, l)
+        poly /= n + 1
+        out[j] = poly.imag if comp else poly.real
+    return out
+
+
 def _coeff_matrix(ab) -> tuple[np.ndarray, bool]:
     """(N, len(NAMES)) float64 coefficients from an Aberrations, a list of them or an array."""
     if isinstance(ab, Aberrations):

@@ -11,8 +11,12 @@ covers a disc of radius ``max |grad chi| / k`` (the geometric ray footprint), wh
 hundreds of nm of C1 is far larger than the ~3 nm FOV of a 128-px camera. So every frame is
 computed on an internal angular grid ``oversample`` times finer than the camera (FOV
 ``oversample`` times larger, chosen per frame from the footprint) and binned back to camera
-pixels, which is also what a physical pixel does (it integrates intensity). A footprint that
-would need more than ``max_oversample`` raises (or warns), never silently wraps around.
+pixels, which is also what a physical pixel does (it integrates intensity). The footprint is
+measured as a bounding box; the grid is centred on it and oversampled per axis (``s_x x s_y``),
+so off-centre (coma) and line-shaped (astigmatic) footprints cost only what they cover. A
+footprint that would need more than ``max_oversample`` raises (or warns), never silently wraps
+around. ``method="tiled"`` computes the far field from windowed camera-size tiles instead of
+one big FFT (``sim.tiled_far_field``; validated against the exact path, but slower here).
 
 Partial coherence. Temporal (focal spread, rms ``focal_spread_m``): incoherent sum over
 ``focal_spread_samples`` Gauss-Hermite focus values (C10 shifted). Spatial (Gaussian source
@@ -36,7 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
-from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, canonical_name, chi_basis, chi_gradient_basis
+from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, canonical_name, chi_gradient_basis, chi_monomials
 from beamloop.sim.camera import CameraModel
 from beamloop.sim.optics import check_energy, electron_wavelength
 from beamloop.sim.samples import SAMPLES, SampleSpec, transmission
@@ -203,19 +207,20 @@ class RonchigramConfig:
 
 @dataclass
 class _Grid:
-    """Precomputed internal angular grid for one oversample factor."""
+    """Precomputed internal angular grid for one pair of oversample factors (x, y)."""
 
-    s: int
-    n: int
-    lo: int                  # the aperture lies in the box [lo, hi) x [lo, hi) of the grid
-    hi: int
-    amp: np.ndarray          # (P,) float32 aperture amplitude over the box (soft edge, 0 outside)
-    basis: np.ndarray        # (len(NAMES), P) float32 chi basis over the box (rad^(n+1))
-    basis_t: object          # the same as a torch tensor (shares memory)
-    amp_re: np.ndarray       # (P,) amp * (-1)^(ix+iy): the sign centres probe and far field
+    sx: int
+    sy: int
+    nx: int                  # grid size (size_px * sx, size_px * sy)
+    ny: int
+    lox: int                 # the aperture lies in the box [lox, hix) x [loy, hiy) of the grid
+    hix: int
+    loy: int
+    hiy: int
+    vx: object               # (hix - lox, 7) float32 torch Vandermonde theta_x^a over the box rows
+    vy_t: object             # (7, hiy - loy) float32 torch theta_y^b over the box columns
+    amp_re: np.ndarray       # (P,) aperture amplitude (soft edge, 0 outside) * (-1)^(ix+iy): the sign centres probe and far field
     amp_im: np.ndarray       # (P,) -amp_re (imaginary part of amp * exp(-i chi) = -amp sin chi)
-    tx: np.ndarray           # (P,) float32 theta_x over the box
-    ty: np.ndarray
     power: float             # sum |amp|^2
 
 
@@ -236,7 +241,7 @@ class RonchigramSimulator:
         self.wavelength_m = cfg.wavelength_m
         self.k = 2 * math.pi / self.wavelength_m
         self.camera = cfg.camera_model()
-        self._grids: dict[int, _Grid] = {}
+        self._grids: dict[tuple[int, int], _Grid] = {}
         smax = cfg.oversample or cfg.max_oversample
         auto_patch = min(max(2048, int(math.ceil((cfg.size_px * smax + 512) / 256)) * 256), 4096)
         n_patch = cfg.sample_patch_px or auto_patch
@@ -250,6 +255,7 @@ class RonchigramSimulator:
         self._t = _cached_transmission(spec, n_patch, cfg.pixel_m, cfg.energy_eV,
                                        cfg.source_size_m / (2 * math.sqrt(2 * math.log(2))))
         self._coh = self._coherence_states()
+        self._mono = chi_monomials().reshape(len(NAMES), 49)      # chi basis as monomials tx^a ty^b
         self._foot = self._footprint_points()
 
     # --- set-up -----------------------------------------------------------------------
@@ -272,37 +278,43 @@ class RonchigramSimulator:
         gx, gy = chi_gradient_basis(tx, ty)
         return tx, ty, (np.ascontiguousarray(gx), np.ascontiguousarray(gy))
 
-    def grid(self, s: int) -> _Grid:
-        g = self._grids.get(s)
+    def grid(self, sx: int, sy: int | None = None) -> _Grid:
+        """The internal angular grid oversampled sx times along theta_x and sy along theta_y."""
+        sy = sx if sy is None else sy
+        key = (int(sx), int(sy))
+        g = self._grids.get(key)
         if g is not None:
             return g
         import torch
 
         cfg = self.cfg
-        n = cfg.size_px * s
-        dth = cfg.camera_rad_per_px / s
-        off = (s - 1) / 2
-        i = np.arange(n)
-        th = (i - n / 2 - off) * dth
-        TX, TY = np.meshgrid(th, th, indexing="ij")
+        sx, sy = key
+        nx, ny = cfg.size_px * sx, cfg.size_px * sy
+        dx, dy = cfg.camera_rad_per_px / sx, cfg.camera_rad_per_px / sy
+        i, j = np.arange(nx), np.arange(ny)
+        thx = (i - nx / 2 - (sx - 1) / 2) * dx
+        thy = (j - ny / 2 - (sy - 1) / 2) * dy
+        TX, TY = np.meshgrid(thx, thy, indexing="ij")
         R = np.hypot(TX, TY)
-        amp = np.clip((cfg.convergence_semiangle_rad - R) / dth + 0.5, 0.0, 1.0)
-        inside = np.flatnonzero(amp.any(axis=1))
-        lo, hi = int(inside[0]), int(inside[-1]) + 1
-        box = (slice(lo, hi), slice(lo, hi))
-        I, J = np.meshgrid(i, i, indexing="ij")
-        tx, ty = TX[box].ravel(), TY[box].ravel()
+        # one-(coarser)-fine-pixel soft edge (anti-aliased aperture)
+        amp = np.clip((cfg.convergence_semiangle_rad - R) / max(dx, dy) + 0.5, 0.0, 1.0)
+        inx = np.flatnonzero(amp.any(axis=1))
+        iny = np.flatnonzero(amp.any(axis=0))
+        lox, hix, loy, hiy = int(inx[0]), int(inx[-1]) + 1, int(iny[0]), int(iny[-1]) + 1
+        box = (slice(lox, hix), slice(loy, hiy))
+        I, J = np.meshgrid(i, j, indexing="ij")
         sign = np.where((I + J) % 2 == 0, 1.0, -1.0)[box].ravel()
-        basis32 = np.ascontiguousarray(chi_basis(tx, ty).astype(np.float32))
+        pw = np.arange(7)
+        vx = torch.from_numpy(np.ascontiguousarray((thx[lox:hix, None] ** pw).astype(np.float32)))
+        vy_t = torch.from_numpy(np.ascontiguousarray((thy[loy:hiy, None] ** pw).T.astype(np.float32)))
         a = amp[box].ravel()
         g = _Grid(
-            s=s, n=n, lo=lo, hi=hi, amp=a.astype(np.float32),
-            basis=basis32, basis_t=torch.from_numpy(basis32),
+            sx=sx, sy=sy, nx=nx, ny=ny, lox=lox, hix=hix, loy=loy, hiy=hiy,
+            vx=vx, vy_t=vy_t,
             amp_re=(a * sign).astype(np.float32), amp_im=(-a * sign).astype(np.float32),
-            tx=tx.astype(np.float32), ty=ty.astype(np.float32),
             power=float(np.sum(amp**2)),
         )
-        self._grids[s] = g
+        self._grids[key] = g
         return g
 
     # --- sampling check -----------------------------------------------------------------
@@ -329,27 +341,55 @@ class RonchigramSimulator:
         extra = df_max * a + 2 * self.wavelength_m / a
         return 2 * (r + extra)
 
+    def footprint_box_m(self, abs_) -> tuple[np.ndarray, np.ndarray]:
+        """Bounding box of the probe footprint per aberration set: (extent (B, 2), centre (B, 2)), m.
+
+        Extent along x and y of the geometric ray positions ``grad chi / k`` over the aperture
+        plus, on each side, the focal-spread spread and the diffraction margin 2 lambda / alpha;
+        centre relative to the probe position (coma and 3-fold terms move the footprint off it).
+        The simulator centres its internal grid on this box, so only the extent has to fit.
+        """
+        import torch
+
+        C, _ = _coeff_matrix(abs_)
+        _, _, (bx, by) = self._foot
+        Ct = torch.from_numpy(np.array(C, dtype=np.float64))
+        gx = (Ct @ torch.from_numpy(bx)).numpy()
+        gy = (Ct @ torch.from_numpy(by)).numpy()
+        a = self.cfg.convergence_semiangle_rad
+        extra = float(np.abs(self._coh[0]).max()) * a + 2 * self.wavelength_m / a
+        lo = np.stack([gx.min(axis=1), gy.min(axis=1)], axis=1)
+        hi = np.stack([gx.max(axis=1), gy.max(axis=1)], axis=1)
+        return hi - lo + 2 * extra, (hi + lo) / 2
+
     def required_oversample(self, abs_) -> np.ndarray:
-        """Smallest internal oversample per aberration set so the footprint fits the FOV."""
-        d = self.footprint_m(abs_)
-        return np.maximum(1, np.ceil(d * 1.1 / self.cfg.fov_m)).astype(int)
+        """Smallest internal oversample per aberration set so the footprint's bounding box
+        (larger side, x 1.1) fits the FOV (the grid is centred on the box)."""
+        ext, _ = self.footprint_box_m(abs_)
+        return np.maximum(1, np.ceil(ext.max(axis=1) * 1.1 / self.cfg.fov_m)).astype(int)
 
     def _choose_oversample(self, C: np.ndarray) -> np.ndarray:
+        """(B, 2) oversample factors (x, y) per frame: each axis from the footprint box's
+        extent along it (a line focus needs a fine grid along the line only), or the forced
+        ``oversample`` on both; square (the larger) where the tiled far field is used."""
         cfg = self.cfg
+        ext, _ = self.footprint_box_m(C)
+        need_xy = np.maximum(1, np.ceil(ext * 1.1 / cfg.fov_m)).astype(int)
+        need = need_xy.max(axis=1)
         if cfg.oversample is not None:
-            need = self.required_oversample(C)
             bad = need > cfg.oversample
-            s = np.full(len(C), cfg.oversample)
+            s = np.full((len(C), 2), cfg.oversample)
         else:
-            need = self.required_oversample(C)
             bad = need > cfg.max_oversample
-            s = np.minimum(need, cfg.max_oversample)
+            s = np.minimum(need_xy, cfg.max_oversample)
+            sq = np.array([self._use_tiled(int(v)) for v in s.max(axis=1)], bool)
+            s[sq] = s[sq].max(axis=1, keepdims=True)
         if np.any(bad):
             j = int(np.argmax(bad))
             limit = cfg.oversample or cfg.max_oversample
             msg = (
                 f"aberrations too large for this camera sampling: the probe footprint "
-                f"{self.footprint_m(C[j:j+1])[0]*1e9:.1f} nm needs oversample {int(need[j])} > {limit} "
+                f"{self.footprint_box_m(C[j:j+1])[0].max()*1e9:.1f} nm needs oversample {int(need[j])} > {limit} "
                 f"(FOV {cfg.fov_m*1e9:.2f} nm per oversample step; frame {j}: "
                 f"{Aberrations.from_vector(C[j])!r}). Raise max_oversample, rad_per_px or reduce the aberrations."
             )
@@ -370,47 +410,58 @@ class RonchigramSimulator:
             return False
         return m == "tiled" or s >= self.cfg.tiled_min_oversample
 
-    def _intensity(self, C: np.ndarray, pos_px: np.ndarray, s: int) -> np.ndarray:
+    def _intensity(self, C: np.ndarray, pos_px: np.ndarray, sx: int, sy: int | None = None) -> np.ndarray:
         """Noiseless far-field intensity, binned to camera pixels, sum ~ 1. (B, size, size)."""
         import torch
-        tiled = self._use_tiled(s)
+        sy = sx if sy is None else sy
+        tiled = sx == sy and self._use_tiled(sx)
+        s = max(sx, sy)
 
-        g = self.grid(s)
-        n = g.n
+        g = self.grid(sx, sy)
+        nx, ny = g.nx, g.ny
         B = len(C)
-        half = n // 2
-        ip = np.floor(pos_px).astype(np.int64)
-        fp = (pos_px - ip) * self.cfg.pixel_m                     # sub-pixel remainder, m
+        half = np.array([nx // 2, ny // 2])
+        # centre the grid on the footprint box: the crop moves by the box centre c and the
+        # probe by -c within the grid (a phase ramp), so the probe stays at pos_px on the sample
+        _, cen = self.footprint_box_m(C)
+        q = pos_px + cen / self.cfg.pixel_m
+        ip = np.floor(q).astype(np.int64)
+        fp = (q - ip) * self.cfg.pixel_m - cen                    # probe shift in the grid, m
         lo = ip - half
-        if np.any(lo < 0) or np.any(lo + n > self.patch_px):
+        if np.any(lo < 0) or np.any(lo + np.array([nx, ny]) > self.patch_px):
             raise UndersampledError(
-                f"scan_shift_m (or the oversampled field of view) out of the simulated sample patch (+-{(self.patch_px - n) / 2 * self.cfg.pixel_m * 1e9:.1f} nm "
-                f"at oversample {s})"
+                f"scan_shift_m (or the oversampled field of view) out of the simulated sample patch (+-{(self.patch_px - max(nx, ny)) / 2 * self.cfg.pixel_m * 1e9:.1f} nm "
+                f"at oversample {sx} x {sy})"
             )
         if np.all(lo == lo[0]):
-            crop = self._t[lo[0, 0]:lo[0, 0] + n, lo[0, 1]:lo[0, 1] + n][None]
+            crop = self._t[lo[0, 0]:lo[0, 0] + nx, lo[0, 1]:lo[0, 1] + ny][None]
         else:
-            crop = np.empty((B, n, n), np.complex64)
+            crop = np.empty((B, nx, ny), np.complex64)
             for b in range(B):
-                crop[b] = self._t[lo[b, 0]:lo[b, 0] + n, lo[b, 1]:lo[b, 1] + n]
-        # chi in float32 (|chi| up to ~1e3 rad -> phase error ~1e-4 rad, negligible here)
-        base = (torch.from_numpy((self.k * C).astype(np.float32)) @ g.basis_t).numpy()   # (B, P)
-        if np.any(fp):
-            base += (self.k * fp[:, 0:1]).astype(np.float32) * g.tx
-            base += (self.k * fp[:, 1:2]).astype(np.float32) * g.ty
-        lo_, hi_ = g.lo, g.hi
-        w_box = hi_ - lo_
-        wave = np.zeros((B, n, n), np.complex64)
-        box = wave[:, lo_:hi_, lo_:hi_]
+                crop[b] = self._t[lo[b, 0]:lo[b, 0] + nx, lo[b, 1]:lo[b, 1] + ny]
+        # chi (+ the probe shift's phase ramp) as a polynomial in (theta_x, theta_y) on the
+        # tensor-product grid: Vx @ c @ Vy^T, float32 (|chi| up to ~1e3 rad -> ~1e-4 rad error)
+        coef = (self.k * C) @ self._mono                          # (B, 49) float64
+        coef[:, 7] += self.k * fp[:, 0]                           # tx^1 ty^0
+        coef[:, 1] += self.k * fp[:, 1]                           # tx^0 ty^1
+
+        def phase(c: np.ndarray) -> np.ndarray:
+            ct = torch.from_numpy(c.reshape(-1, 7, 7).astype(np.float32))
+            return torch.matmul(g.vx, torch.matmul(ct, g.vy_t)).numpy().reshape(len(c), -1)
+
+        base = phase(coef)                                        # (B, P)
+        wx, wy = g.hix - g.lox, g.hiy - g.loy
+        wave = np.zeros((B, nx, ny), np.complex64)
+        box = wave[:, g.lox:g.hix, g.loy:g.hiy]
         out = None
         for df, w in zip(*self._coh):
-            ph = base + np.float32(self.k * df) * g.basis[_C10] if df else base
+            ph = phase(coef + self.k * df * self._mono[_C10]) if df else base
             c = np.cos(ph)
             c *= g.amp_re
-            box.real = c.reshape(B, w_box, w_box)
+            box.real = c.reshape(B, wx, wy)
             c = np.sin(ph, out=c)
             c *= g.amp_im
-            box.imag = c.reshape(B, w_box, w_box)
+            box.imag = c.reshape(B, wx, wy)
             psi = torch.fft.ifft2(torch.from_numpy(wave)).numpy()
             np.multiply(psi, crop, out=psi)
             if tiled:      # already camera-sized (see sim/tiled_far_field.py)
@@ -426,7 +477,7 @@ class RonchigramSimulator:
         I = out
         if s > 1 and not tiled:
             m = self.cfg.size_px
-            I = I.reshape(B, m, s, m, s).sum(axis=(2, 4))
+            I = I.reshape(B, m, sx, m, sy).sum(axis=(2, 4))
         return I / np.float32(g.power)
 
     # --- public API ---------------------------------------------------------------------
@@ -457,7 +508,8 @@ class RonchigramSimulator:
         pos = self._positions_px(shifts)
         if random_positions:
             s_all = self._choose_oversample(C)
-            margin = self.cfg.size_px * s_all / 2 + 2
+            _, cen = self.footprint_box_m(C)
+            margin = self.cfg.size_px * s_all.max(axis=1) / 2 + np.abs(cen).max(axis=1) / self.cfg.pixel_m + 2
             span = self.patch_px / 2 - margin
             if np.any(span <= 0):
                 raise ValueError("sample patch too small for random positions at this oversample; "
@@ -468,13 +520,12 @@ class RonchigramSimulator:
     def _expected_core(self, C: np.ndarray, pos: np.ndarray) -> np.ndarray:
         s_all = self._choose_oversample(C)
         out = np.empty((len(C), self.cfg.size_px, self.cfg.size_px), np.float32)
-        for s in np.unique(s_all):
-            sel = np.flatnonzero(s_all == s)
-            n = self.cfg.size_px * int(s)
-            chunk = max(1, (1 << 21) // (n * n))
+        for sx, sy in np.unique(s_all, axis=0):
+            sel = np.flatnonzero((s_all[:, 0] == sx) & (s_all[:, 1] == sy))
+            chunk = max(1, (1 << 21) // (self.cfg.size_px**2 * int(sx) * int(sy)))
             for k in range(0, len(sel), chunk):
                 part = sel[k:k + chunk]
-                out[part] = self._intensity(C[part], pos[part], int(s))
+                out[part] = self._intensity(C[part], pos[part], int(sx), int(sy))
         out *= np.float32(self.cfg.dose_e)
         return out
 

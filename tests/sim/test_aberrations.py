@@ -212,3 +212,18 @@ def test_chi_torch_matches_numpy_and_is_differentiable():
     np.testing.assert_allclose(out.detach().numpy(), chi(abs_, tx, ty, lam), rtol=1e-12, atol=1e-9)
     out.sum().backward()
     assert c.grad is not None and torch.all(torch.isfinite(c.grad))
+
+
+def test_chi_monomials_reproduce_the_basis():
+    from beamloop.sim.aberrations import chi_basis, chi_monomials
+
+    rng = np.random.default_rng(3)
+    tx, ty = rng.uniform(-0.06, 0.06, (2, 200))
+    B = chi_basis(tx, ty)
+    pw = np.arange(7)
+    V = np.einsum("jab,pa,pb->jp", chi_monomials(), tx[:, None] ** pw, ty[:, None] ** pw)
+    scale = np.abs(B).max(axis=1, keepdims=True)
+    assert np.all(np.abs(V - B) <= 1e-9 * scale)
+    # and it is not trivially satisfied: swapping x and y breaks the non-round terms
+    V2 = np.einsum("jab,pa,pb->jp", chi_monomials(), ty[:, None] ** pw, tx[:, None] ** pw)
+    assert np.abs(V2 - B).max() > 1e-3 * scale.max()
