@@ -28,7 +28,7 @@ import numpy as np
 
 from beamloop.controller.backend import Frame, KnobInfo
 from beamloop.controller.policies import BayesOptPolicy, BOPolicyConfig, register_policy  # noqa: F401
-from beamloop.controller.policy import AlignmentPolicy, StepReport
+from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides
 
 # Default "aligned" tolerances per aberration (m): the nn policy's stop rule.
 DEFAULT_TOLERANCE: dict[str, float] = {
@@ -89,10 +89,7 @@ class NetworkPolicy(AlignmentPolicy):
 
     def __init__(self, config: NNPolicyConfig | None = None, estimator=None, **overrides):
         self.config = config or NNPolicyConfig()
-        for key, value in overrides.items():
-            if not hasattr(self.config, key):
-                raise ValueError(f"{key}: not a setting of the nn policy")
-            setattr(self.config, key, value)
+        apply_overrides(self.config, overrides, "nn")
         if self.config.max_pairs < 1:
             raise ValueError(f"max_pairs: must be >= 1, got {self.config.max_pairs}")
         self._estimator = estimator

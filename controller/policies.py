@@ -26,7 +26,7 @@ from scipy.stats import qmc
 from beamloop.controller.backend import Frame, KnobInfo
 from beamloop.controller.bayesopt import BayesOptimizer, BOConfig
 from beamloop.controller.cost import fourier_ellipse
-from beamloop.controller.policy import AlignmentPolicy, StepReport
+from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides
 
 PolicyFactory = Callable[..., AlignmentPolicy]
 _REGISTRY: dict[str, PolicyFactory] = {}
@@ -120,10 +120,7 @@ class BayesOptPolicy(AlignmentPolicy):
 
     def __init__(self, config: BOPolicyConfig | None = None, **overrides):
         self.config = config or BOPolicyConfig()
-        for key, value in overrides.items():
-            if not hasattr(self.config, key):
-                raise ValueError(f"{key}: not a setting of the bo policy")
-            setattr(self.config, key, value)
+        apply_overrides(self.config, overrides, "bo")
         if self.config.max_frames < 1:
             raise ValueError(f"max_frames: must be >= 1, got {self.config.max_frames}")
         if self.config.n_init < 1:

@@ -54,3 +54,12 @@ class AlignmentPolicy(abc.ABC):
     @abc.abstractmethod
     def result(self) -> dict[str, float]:
         """The final (best) setting for ``axes``: where the loop leaves the instrument."""
+
+
+def apply_overrides(config: Any, overrides: dict[str, Any], policy_name: str) -> Any:
+    """Set ``overrides`` on a policy's config dataclass; an unknown key is a clear error."""
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise ValueError(f"{key}: not a setting of the {policy_name} policy")
+        setattr(config, key, value)
+    return config

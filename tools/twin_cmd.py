@@ -31,7 +31,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         sys.setswitchinterval(2e-4)  # control thread gets the GIL quickly while frames stream
-        cfg = MicroscopeConfig(frame_rate_hz=frame_rate, drift=drift, noise=noise, ronchigram={"size_px": size})
+        from beamloop.controller.align_bench import twin_ronchigram_options
+
+        # the same simulator settings as the embedded twin of `beamloop align` (frames up to ~700 nm of C1)
+        cfg = MicroscopeConfig(frame_rate_hz=frame_rate, drift=drift, noise=noise,
+                               ronchigram={**twin_ronchigram_options(), "size_px": size})
         m = Microscope(cfg, seed=seed)
         if misalign:
             m.misalign(np.random.default_rng(seed), {"C10": 100e-9, "C12.x": 30e-9, "C12.y": 30e-9,
