@@ -31,7 +31,10 @@ class JobConfig:
     """What the main job does. axes: knob names; policy / policy_options: registry name and
     options; max_frames: hard frame cap of the loop; out_dir: where the record goes;
     start_offsets: knob values (m) to set before aligning (the embedded twin's random
-    misalignment; empty for a real column); source: where the microscope is (for the record)."""
+    misalignment; empty for a real column); source: where the microscope is (for the record);
+    keep_if_better: take a reference frame at the start and, if the verification frame's cost
+    is not lower than the reference's, put the start values back (never leave the column worse
+    than it was found, by the instrument's own measure)."""
 
     axes: list[str]
     policy: str = "bo"
@@ -41,13 +44,16 @@ class JobConfig:
     start_offsets: dict[str, float] = field(default_factory=dict)
     source: str = "embedded twin"
     seed: int = 0
+    keep_if_better: bool = True
 
 
 @dataclass
 class JobOutcome:
     """result: the loop's result; record/report: file paths; residual: true aberrations (m) of
     the verification frame, if the instrument reports them; final_cost: its Fourier-ellipse
-    cost; verification_frames: frames taken after the loop (0 or 1)."""
+    cost; verification_frames: frames taken outside the loop (reference + verification);
+    start_cost: the reference frame's cost; reverted: the start values were put back because
+    the final cost was not lower than the start cost."""
 
     result: AlignmentResult
     record: Path
@@ -55,6 +61,8 @@ class JobOutcome:
     residual: dict[str, float] | None = None
     final_cost: float | None = None
     verification_frames: int = 0
+    start_cost: float | None = None
+    reverted: bool = False
 
 
 def random_start(rng: np.random.Generator, axes: list[str], windows: dict[str, float]) -> dict[str, float]:
@@ -94,18 +102,25 @@ async def run_job(
             reply = await backend.set(dict(cfg.start_offsets))
             rec.command("set", dict(cfg.start_offsets), reply, t0, time.time(), None)
             rec.event("misaligned_start", f"knobs set to a random start {cfg.start_offsets}", time.time())
+        start_cost = None
+        if cfg.keep_if_better:  # reference frame at the start, outside the loop's frame count
+            ref = await backend.acquire()
+            rec.frame(0, await backend.get(list(cfg.axes)), ref, time.time())
+            start_cost = fourier_ellipse(ref.image).cost
         result = await run_alignment(backend, policy, cfg.axes, recorder=rec, on_event=on_event, abort=abort,
                                      max_frames=cfg.max_frames)
-        outcome = JobOutcome(result, record_path, None)
+        outcome = JobOutcome(result, record_path, None, start_cost=start_cost,
+                             verification_frames=int(start_cost is not None))
         if result.status in ("converged", "finished"):
-            frame = await backend.acquire()
-            rec.frame(result.frames + 1, result.final, frame, time.time())
-            truth = frame.meta.get("true_aberrations")
-            outcome.verification_frames = 1
-            outcome.final_cost = fourier_ellipse(frame.image).cost
-            outcome.residual = {a: float(truth[a]) for a in sorted(truth)} if isinstance(truth, dict) else None
-            rec.extra("verification", {"cost": outcome.final_cost, "true_aberrations": outcome.residual or {},
-                                       "note": "one frame after the loop at the final setting; not counted in frames"})
+            await _verify(backend, rec, outcome, result.final)
+            if start_cost is not None and outcome.final_cost is not None and outcome.final_cost >= start_cost:
+                t0 = time.time()
+                reply = await backend.set(dict(result.start))
+                rec.command("set", dict(result.start), reply, t0, time.time(), None)
+                rec.event("reverted", f"final cost {outcome.final_cost:.4g} not below the start cost "
+                          f"{start_cost:.4g}: start values put back", time.time())
+                outcome.reverted = True
+                await _verify(backend, rec, outcome, result.start)
         land = policy.landscape() if hasattr(policy, "landscape") else None
         if land is not None:
             rec.extra("landscape", land)
@@ -118,6 +133,19 @@ async def run_job(
         if outcome is not None:
             outcome.report = report
     return outcome
+
+
+async def _verify(backend: MicroscopeBackend, rec: RunRecorder, outcome: JobOutcome, setting: dict[str, float]) -> None:
+    """One frame at ``setting`` after the loop: its cost and (on the twin) true aberrations."""
+    frame = await backend.acquire()
+    rec.frame(outcome.result.frames + 1 + outcome.verification_frames, setting, frame, time.time())
+    truth = frame.meta.get("true_aberrations")
+    outcome.verification_frames += 1
+    outcome.final_cost = fourier_ellipse(frame.image).cost
+    outcome.residual = {a: float(truth[a]) for a in sorted(truth)} if isinstance(truth, dict) else None
+    rec.extra("verification", {"cost": outcome.final_cost, "true_aberrations": outcome.residual or {},
+                               "reverted": outcome.reverted, "start_cost": outcome.start_cost,
+                               "note": "frames outside the loop (reference at the start, verification at the end)"})
 
 
 def _landscape_of(policy) -> dict[str, np.ndarray] | None:

@@ -89,11 +89,16 @@ def _summary(console, outcome, axes: list[str], elapsed: float) -> None:
     t.add_column("start (nm)", justify="right")
     t.add_column("final (nm)", justify="right")
     t.add_column("residual aberration (nm)", justify="right")
+    left = res.start if outcome.reverted else res.final
     for a in axes:
         r = outcome.residual.get(a) if outcome.residual else None
-        t.add_row(a, _nm(res.start.get(a)), _nm(res.final.get(a)), _nm(r) if r is not None else "unknown")
+        t.add_row(a, _nm(res.start.get(a)), _nm(left.get(a)), _nm(r) if r is not None else "unknown")
     console.print(t)
-    extra = f" + {outcome.verification_frames} verification frame" if outcome.verification_frames else ""
+    if outcome.reverted:
+        console.print(f"[bold yellow]the aligned setting measured no better than the start (cost "
+                      f"{outcome.start_cost:.4f} at the start): start values put back[/]")
+    extra = (f" + {outcome.verification_frames} frame(s) outside the loop (reference, verification)"
+             if outcome.verification_frames else "")
     cost = f", final cost {outcome.final_cost:.4f}" if outcome.final_cost is not None else ""
     console.print(f"frames used: {res.frames}{extra}; time {elapsed:.1f} s{cost}")
     console.print(f"record: {outcome.record}" + (f"   report: {outcome.report}" if outcome.report else ""))

@@ -102,7 +102,8 @@ def test_twin_refuses_a_command_beyond_its_limit_and_restores():
 def test_job_record_and_report(tmp_path):
     m = twin(seed=2)
     m.misalign(np.random.default_rng(2), {"C10": 100e-9, "C12.x": 100e-9})
-    cfg = JobConfig(axes=AXES, policy_options=policy_options("bo", AXES, max_frames=5), out_dir=tmp_path)
+    cfg = JobConfig(axes=AXES, policy_options=policy_options("bo", AXES, max_frames=5), out_dir=tmp_path,
+                    keep_if_better=False)
     out = asyncio.run(run_job(LocalTwinBackend(m), cfg))
     r = read_run(out.record)
     assert r["frames"]["images"].shape == (6, 128, 128)  # 5 frames + 1 verification frame
@@ -142,3 +143,26 @@ def test_final_approach_retraces_the_step_to_the_best_frame():
     assert pol.final_approach() == [{"C10": 50e-9}]  # arrive at 20 nm from 50 nm, as measured
     pol.costs = [0.2, 0.1, 0.3, 0.05]
     assert pol.final_approach() == []  # best frame was the last: the instrument is still there
+
+
+@pytest.mark.parametrize("target, reverted", [("aligned", False), ("far", True)])
+def test_job_never_leaves_the_column_worse_than_found(tmp_path, target, reverted):
+    """keep_if_better: a final setting that measures worse than the start is undone."""
+    m = twin(seed=4)
+    m.misalign(np.random.default_rng(4), {"C10": 60e-9, "C12.x": 60e-9})
+    start = m.get_knobs()
+    aligned = m.aligned_knobs()
+    goal = {a: aligned[a] for a in AXES} if target == "aligned" else {"C10": start["C10"] + 600e-9, "C12.x": start["C12.x"]}
+    register_policy("scripted_goal", lambda **_: ScriptedPolicy([goal]))
+    cfg = JobConfig(axes=AXES, policy="scripted_goal", out_dir=tmp_path)
+    out = asyncio.run(run_job(LocalTwinBackend(m), cfg))
+    assert out.reverted is reverted
+    assert out.start_cost is not None and out.final_cost is not None
+    left = m.get_knobs()
+    expect = start if reverted else goal
+    assert all(left[a] == pytest.approx(expect[a]) for a in AXES)
+    r = read_run(out.record)
+    kinds = list(r["events"]["kind"])
+    assert ("reverted" in kinds) is reverted
+    # reference frame + 1 loop frame + verification (+ a second one after putting the start back)
+    assert r["frames"]["images"].shape[0] == 3 + int(reverted)
