@@ -33,7 +33,7 @@ CORES: dict[str, list[str]] = {
     "trigger_net_placeholder": ["trigger_net_placeholder.v"],
     "trigger_core": ["trigger_net_placeholder.v", "trigger_core.v"],
     "trigger_path": [*_TRIGGER, "trigger_path.v"],
-    "beamloop_top": _LINK + _TRIGGER + ["sync_fifo.v", "watchdog.v", "dac_limiter.v", "beamloop_top.v"],
+    "beamloop_top": _LINK + _TRIGGER + ["trigger_path.v", "sync_fifo.v", "watchdog.v", "dac_limiter.v", "beamloop_top.v"],
 }
 
 

@@ -1,6 +1,6 @@
 // beamloop_top: portable core of the beamloop FPGA (no pins, clocks or vendor primitives;
 // board wrappers in firmware/boards/ instantiate it).
-//   detector AXI-Stream -> frame_ingest -> feature_extract -> trigger_core -> event queue
+//   detector AXI-Stream -> trigger_path (frame_ingest -> feature_extract -> trigger_core) -> event queue
 //   UART -> cmd_link -> dac_limiter -> DAC output registers;  watchdog holds the DACs.
 `default_nettype none
 `include "cmd_defs.vh"
@@ -47,51 +47,20 @@ module beamloop_top #(
 `else
     localparam integer NET_PLACEHOLDER = 1;
 `endif
-    localparam integer XW = (W > 1) ? $clog2(W) : 1;
-    localparam integer YW = (H > 1) ? $clog2(H) : 1;
-    localparam integer AW = $clog2(W * H);
-
-    // ---- trigger path
-    wire [PIX_W-1:0] px_data;
-    wire px_valid, px_ready, px_last;
-    wire [1:0] px_user;
-    wire [XW-1:0] px_x;
-    wire [YW-1:0] px_y;
-    wire [31:0] pixels, frames, ingest_errors;
-    wire [2:0] last_ingest_error;
-    frame_ingest #(.W(W), .H(H), .PIX_W(PIX_W)) u_ingest (
+    // ---- trigger path (threshold and shifts are command-link registers)
+    wire signed [31:0] threshold;
+    wire [4:0] shift, dshift;
+    wire trig_valid;
+    wire [31:0] trig_frame, frames, ingest_errors, triggers;
+    wire [47:0] trig_time;
+    wire signed [15:0] trig_score;
+    trigger_path #(.W(W), .H(H), .PIX_W(PIX_W), .R(R), .RB(RB), .MAP_FILE(MAP_FILE), .OUT_W(OUT_W)) u_trigger (
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .s_axis_tuser(s_axis_tuser), .s_axis_tlast(s_axis_tlast),
-        .m_axis_tdata(px_data), .m_axis_tvalid(px_valid), .m_axis_tready(px_ready),
-        .m_axis_tuser(px_user), .m_axis_tlast(px_last), .m_axis_x(px_x), .m_axis_y(px_y),
-        .pixels(pixels), .frames(frames), .errors(ingest_errors), .error_flag(ingest_error), .last_error(last_ingest_error));
-
-    wire feat_valid;
-    wire [R*32-1:0] feat_sums;
-    wire [31:0] feat_total, feat_frame;
-    wire signed [47:0] feat_mx, feat_my;
-    feature_extract #(.W(W), .H(H), .PIX_W(PIX_W), .R(R), .RB(RB), .MAP_FILE(MAP_FILE)) u_feat (
-        .clk(clk), .rst(rst),
-        .s_axis_tdata(px_data), .s_axis_tvalid(px_valid), .s_axis_tready(px_ready),
-        .s_axis_tuser(px_user), .s_axis_x(px_x), .s_axis_y(px_y),
-        .map_we(1'b0), .map_addr({AW{1'b0}}), .map_data({RB{1'b0}}),
-        .m_feat_valid(feat_valid), .m_feat_sums(feat_sums), .m_feat_total(feat_total),
-        .m_feat_mx(feat_mx), .m_feat_my(feat_my), .m_feat_frame(feat_frame));
-
-    wire signed [31:0] threshold;
-    wire [4:0] shift, dshift;
-    wire net_in_valid, score_valid, trig_valid;
-    wire [255:0] net_in_data;
-    wire signed [OUT_W-1:0] score;
-    wire [31:0] trig_frame, triggers;
-    wire [47:0] trig_time;
-    wire signed [15:0] trig_score;
-    trigger_core #(.R(R), .OUT_W(OUT_W)) u_trig (
-        .clk(clk), .rst(rst), .feat_valid(feat_valid), .feat_sums(feat_sums), .feat_frame(feat_frame),
-        .threshold(threshold), .shift(shift), .dshift(dshift), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
-        .score_valid(score_valid), .score(score), .trig_valid(trig_valid), .trig_frame(trig_frame),
-        .trig_time(trig_time), .trig_score(trig_score), .triggers(triggers));
+        .threshold(threshold), .shift(shift), .dshift(dshift),
+        .trig_valid(trig_valid), .trig_frame(trig_frame), .trig_time(trig_time), .trig_score(trig_score),
+        .ingest_error(ingest_error), .frames(frames), .ingest_errors(ingest_errors), .triggers(triggers));
     assign trig_pulse = trig_valid;
 
     wire [95:0] ev_data;
@@ -139,7 +108,6 @@ module beamloop_top #(
         .cnt_unknown(c_unk), .cnt_refused(c_ref));
 
     // observed only in simulation / debug
-    wire unused = &{1'b0, px_last, pixels, score_valid, score, feat_total, feat_mx, feat_my, net_in_valid, net_in_data,
-                    last_ingest_error, c_ok, c_crc, c_len, c_unk, c_ref, 1'b0};
+    wire unused = &{1'b0, c_ok, c_crc, c_len, c_unk, c_ref, 1'b0};
 endmodule
 `default_nettype wire

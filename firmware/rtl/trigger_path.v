@@ -1,6 +1,6 @@
-// trigger_path: detector stream -> frame_ingest -> feature_extract -> trigger_core, the
-// trigger half of beamloop_top without the command link (used by the iCE40 build).
-// Threshold and shifts fixed by parameters here (beamloop_top sets them over the UART).
+// trigger_path: detector stream -> frame_ingest -> feature_extract -> trigger_core: the
+// trigger half of the FPGA. beamloop_top instantiates it (threshold and shifts from the
+// command link's registers); the iCE40 build uses it alone with constant settings.
 `default_nettype none
 module trigger_path #(
     parameter integer W = 64,
@@ -9,10 +9,7 @@ module trigger_path #(
     parameter integer R = 16,
     parameter integer RB = 5,
     parameter MAP_FILE = "region_map_64x64.hex",
-    parameter integer SHIFT = 4,
-    parameter integer DSHIFT = 4,
-    parameter integer OUT_W = 16,
-    parameter [31:0] THRESHOLD = 32'd0
+    parameter integer OUT_W = 16
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -21,23 +18,27 @@ module trigger_path #(
     output wire             s_axis_tready,
     input  wire             s_axis_tuser,
     input  wire             s_axis_tlast,
+    input  wire signed [31:0] threshold,   // fire when score > threshold
+    input  wire [4:0]       shift,         // network-input shifts (docs/trigger_features.md)
+    input  wire [4:0]       dshift,
     output wire             trig_valid,
     output wire [31:0]      trig_frame,
     output wire [47:0]      trig_time,
     output wire [15:0]      trig_score,
-    output wire             ingest_error
+    output wire             ingest_error,
+    output wire [31:0]      frames,        // frames seen by frame_ingest
+    output wire [31:0]      ingest_errors, // malformed frames
+    output wire [31:0]      triggers       // triggers fired
 );
     localparam integer XW = (W > 1) ? $clog2(W) : 1;
     localparam integer YW = (H > 1) ? $clog2(H) : 1;
     localparam integer AW = $clog2(W * H);
-    localparam [4:0] SHIFT_C = SHIFT[4:0];
-    localparam [4:0] DSHIFT_C = DSHIFT[4:0];
     wire [PIX_W-1:0] px_data;
     wire px_valid, px_ready, px_last;
     wire [1:0] px_user;
     wire [XW-1:0] px_x;
     wire [YW-1:0] px_y;
-    wire [31:0] pixels, frames, errors;
+    wire [31:0] pixels;
     wire [2:0] last_error;
     frame_ingest #(.W(W), .H(H), .PIX_W(PIX_W)) u_ingest (
         .clk(clk), .rst(rst),
@@ -45,7 +46,7 @@ module trigger_path #(
         .s_axis_tuser(s_axis_tuser), .s_axis_tlast(s_axis_tlast),
         .m_axis_tdata(px_data), .m_axis_tvalid(px_valid), .m_axis_tready(px_ready),
         .m_axis_tuser(px_user), .m_axis_tlast(px_last), .m_axis_x(px_x), .m_axis_y(px_y),
-        .pixels(pixels), .frames(frames), .errors(errors), .error_flag(ingest_error), .last_error(last_error));
+        .pixels(pixels), .frames(frames), .errors(ingest_errors), .error_flag(ingest_error), .last_error(last_error));
     wire feat_valid;
     wire [R*32-1:0] feat_sums;
     wire [31:0] feat_total, feat_frame;
@@ -60,13 +61,13 @@ module trigger_path #(
     wire net_in_valid, score_valid;
     wire [255:0] net_in_data;
     wire signed [OUT_W-1:0] score;
-    wire [31:0] triggers;
     trigger_core #(.R(R), .OUT_W(OUT_W)) u_trig (
         .clk(clk), .rst(rst), .feat_valid(feat_valid), .feat_sums(feat_sums), .feat_frame(feat_frame),
-        .threshold(THRESHOLD), .shift(SHIFT_C), .dshift(DSHIFT_C), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
+        .threshold(threshold), .shift(shift), .dshift(dshift), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
         .score_valid(score_valid), .score(score), .trig_valid(trig_valid), .trig_frame(trig_frame),
         .trig_time(trig_time), .trig_score(trig_score), .triggers(triggers));
-    wire unused = &{1'b0, px_last, pixels, frames, errors, last_error, feat_total, feat_mx, feat_my,
-                    net_in_valid, net_in_data, score_valid, score, triggers, 1'b0};
+    // observed only in simulation / debug
+    wire unused = &{1'b0, px_last, pixels, last_error, feat_total, feat_mx, feat_my,
+                    net_in_valid, net_in_data, score_valid, score, 1'b0};
 endmodule
 `default_nettype wire

@@ -77,24 +77,24 @@ async def trigger_path_bit_exact(dut):
             cyc += 1
             if int(dut.s_axis_tready.value) == 0:
                 stalls += 1
-            if int(dut.u_ingest.m_axis_tvalid.value) and int(dut.u_ingest.m_axis_tuser.value) >> 1:
+            if int(dut.u_trigger.u_ingest.m_axis_tvalid.value) and int(dut.u_trigger.u_ingest.m_axis_tuser.value) >> 1:
                 t_eof.append(cyc)
-            if int(dut.u_feat.m_feat_valid.value):
+            if int(dut.u_trigger.u_feat.m_feat_valid.value):
                 t_feat.append(cyc)
-            if int(dut.u_trig.score_ok.value):
+            if int(dut.u_trigger.u_trig.score_ok.value):
                 t_score.append(cyc)
-            if int(dut.u_feat.m_feat_valid.value):
-                s = dut.u_feat.m_feat_sums.value.to_unsigned()
+            if int(dut.u_trigger.u_feat.m_feat_valid.value):
+                s = dut.u_trigger.u_feat.m_feat_sums.value.to_unsigned()
                 feats.append(([(s >> (32 * k)) & 0xFFFFFFFF for k in range(16)],
-                              dut.u_feat.m_feat_total.value.to_unsigned(),
-                              dut.u_feat.m_feat_mx.value.to_signed(), dut.u_feat.m_feat_my.value.to_signed()))
-            if int(dut.u_trig.net_in_valid.value):
-                ins.append(dut.u_trig.net_in_data.value.to_unsigned())
-            if int(dut.u_trig.score_ok.value):
-                scores.append(dut.u_trig.score.value.to_signed())
-            if int(dut.u_trig.trig_valid.value):
-                trigs.append((dut.u_trig.trig_frame.value.to_unsigned(), dut.u_trig.trig_time.value.to_unsigned(),
-                              dut.u_trig.trig_score.value.to_signed()))
+                              dut.u_trigger.u_feat.m_feat_total.value.to_unsigned(),
+                              dut.u_trigger.u_feat.m_feat_mx.value.to_signed(), dut.u_trigger.u_feat.m_feat_my.value.to_signed()))
+            if int(dut.u_trigger.u_trig.net_in_valid.value):
+                ins.append(dut.u_trigger.u_trig.net_in_data.value.to_unsigned())
+            if int(dut.u_trigger.u_trig.score_ok.value):
+                scores.append(dut.u_trigger.u_trig.score.value.to_signed())
+            if int(dut.u_trigger.u_trig.trig_valid.value):
+                trigs.append((dut.u_trigger.u_trig.trig_frame.value.to_unsigned(), dut.u_trigger.u_trig.trig_time.value.to_unsigned(),
+                              dut.u_trigger.u_trig.trig_score.value.to_signed()))
 
     cocotb.start_soon(monitor())
     # run-time shifts over the command link (the build's reset values are different)
@@ -140,13 +140,13 @@ async def trigger_path_bit_exact(dut):
         exp_trigs = [(i, max(-32768, min(32767, sc))) for i, sc in exp_trigs]
     assert [(t[0], t[2]) for t in trigs] == exp_trigs, f"triggers {trigs} != {exp_trigs}"
     assert all(b > a for a, b in zip([t[1] for t in trigs], [t[1] for t in trigs][1:]))
-    assert int(dut.u_ingest.frames.value) == len(good)
+    assert int(dut.u_trigger.u_ingest.frames.value) == len(good)
     # detector speed: never back-pressures; fixed latency from last pixel to features / score
     lat_f = {b - a for a, b in zip(t_eof, t_feat)}
     lat_s = {b - a for a, b in zip(t_eof, t_score)}
     dut._log.info("latency last pixel -> features %s cycles, -> network score %s cycles", lat_f, lat_s)
     assert stalls == 0 and lat_f == {3} and len(lat_s) == 1
-    assert int(dut.u_ingest.errors.value) >= 3 and int(dut.ingest_error.value) == 1
+    assert int(dut.u_trigger.u_ingest.errors.value) >= 3 and int(dut.ingest_error.value) == 1
 
     # read the events back over the command link
     got_ev = []

@@ -9,7 +9,7 @@ set real_net [expr {[llength $argv] > 1 && [lindex $argv 1] eq "real_net"}]
 file mkdir $out
 set_part xc7a35ticsg324-1L
 set files {crc16_update.v uart_rx.v uart_tx.v cmd_link.v frame_ingest.v feature_extract.v
-           trigger_core.v sync_fifo.v watchdog.v dac_limiter.v dac_spi.v beamloop_top.v}
+           trigger_core.v trigger_path.v sync_fifo.v watchdog.v dac_limiter.v dac_spi.v beamloop_top.v}
 set generics {}
 if {$real_net} {
     lappend files trigger_net.v

@@ -32,16 +32,20 @@ module icebreaker_trigger_top (
     wire [31:0] trig_frame;
     wire [47:0] trig_time;
     wire [15:0] trig_score;
+    wire [31:0] frames, ingest_errors, triggers;
+    // fixed settings on this board (no command link): threshold 0, shifts 4/4
     trigger_path #(.MAP_FILE("region_map_64x64.hex")) u_core (
         .clk(CLK), .rst(rst), .s_axis_tdata(d), .s_axis_tvalid(v), .s_axis_tready(P2_4),
-        .s_axis_tuser(sof), .s_axis_tlast(eol), .trig_valid(trig), .trig_frame(trig_frame),
-        .trig_time(trig_time), .trig_score(trig_score), .ingest_error(ingest_error));
+        .s_axis_tuser(sof), .s_axis_tlast(eol), .threshold(32'sd0), .shift(5'd4), .dshift(5'd4),
+        .trig_valid(trig), .trig_frame(trig_frame),
+        .trig_time(trig_time), .trig_score(trig_score), .ingest_error(ingest_error),
+        .frames(frames), .ingest_errors(ingest_errors), .triggers(triggers));
     reg [21:0] stretch = 22'd0;
     always @(posedge CLK) stretch <= trig ? 22'h3FFFFF : (stretch != 0 ? stretch - 1'b1 : 22'd0);
     assign P2_7 = trig;
     assign P2_8 = ingest_error;
     assign LEDG_N = ~(stretch != 22'd0);
     assign LEDR_N = ~ingest_error;
-    wire unused = &{1'b0, trig_frame, trig_time, trig_score, 1'b0};
+    wire unused = &{1'b0, trig_frame, trig_time, trig_score, frames, ingest_errors, triggers, 1'b0};
 endmodule
 `default_nettype wire
