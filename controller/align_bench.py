@@ -104,6 +104,7 @@ class BenchConfig:
     microscope: dict[str, Any] = field(default_factory=dict)
     criterion: SuccessCriterion | None = None
     calibrate_stop: bool = False
+    calibrate_response: bool = False  # nn: measure the knobs' response matrix once, before the trials
 
 
 def make_twin(cfg: BenchConfig, seed: int):
@@ -145,6 +146,21 @@ def calibrate_stop_cost(microscope, axes: list[str], rng: np.random.Generator, r
     return float(np.median(costs))
 
 
+def measure_twin_response(cfg: BenchConfig, microscope, repeats: int = 3):
+    """The nn policy's knob response matrix, measured with the network on the (aligned) twin
+    before the trials, as an operator calibrates a corrector once per session. All five knobs
+    are measured (cross-talk from the coma knobs into C1/A1 is what matters)."""
+    from beamloop.controller.inference import default_estimator
+    from beamloop.controller.knob_calibration import measure_response
+    from beamloop.controller.local_backend import LocalTwinBackend
+
+    microscope.set_knobs({a: 0.0 for a in microscope.knob_specs()})
+    microscope.misalign(None, {})
+    est = default_estimator(cfg.policy_options.get("weights_dir"))
+    knobs = [k for k in microscope.knob_specs() if k in DEFAULT_MISALIGN]
+    return asyncio.run(measure_response(LocalTwinBackend(microscope), est, knobs, repeats=repeats))
+
+
 def run_trial(cfg: BenchConfig, microscope, rng: np.random.Generator, trial_seed: int) -> dict[str, Any]:
     """One trial on ``microscope``: misalign, align, score. Returns a dict of numbers."""
     from beamloop.controller.align_loop import run_alignment
@@ -156,7 +172,7 @@ def run_trial(cfg: BenchConfig, microscope, rng: np.random.Generator, trial_seed
     microscope.misalign(rng, windows)
     start_truth = microscope.true_aberration_dict()
     options = dict(cfg.policy_options)
-    if cfg.policy == "bo" and "windows" not in options:
+    if cfg.policy in ("bo", "nn") and "windows" not in options:  # nn: caps its BO fallback
         options["windows"] = {a: SEARCH_MARGIN * w for a, w in windows.items()}
     policy = make_policy(cfg.policy, seed=trial_seed, **options)
     backend = LocalTwinBackend(microscope)
@@ -194,6 +210,10 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         microscope.misalign(cal_rng, {a: 0.0 for a in cfg.axes})
         cfg.policy_options = {**cfg.policy_options, "stop_cost": calibrate_stop_cost(
             microscope, cfg.axes, cal_rng, counts_per_electron=cfg.policy_options.get("counts_per_electron", 8.0))}
+    calibration = None
+    if cfg.calibrate_response:
+        calibration = measure_twin_response(cfg, microscope)
+        cfg.policy_options = {**cfg.policy_options, "calibration": calibration.gain, "play": calibration.play_m}
     trials = []
     for i in range(cfg.trials):
         trial = run_trial(cfg, microscope, rng, trial_seed=int(rng.integers(2**31 - 1)))
@@ -229,6 +249,11 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         out[f"residual_{key}_nm_median"] = float(np.median(r))
         out[f"residual_{key}_nm_p95"] = float(np.percentile(r, 95))
         out[f"residual_{key}_nm_max"] = float(r.max())
+    if calibration is not None:
+        out["response_calibration"] = {"frames": calibration.frames, "gain": calibration.gain,
+                                       "play_nm": {k: v * 1e9 for k, v in calibration.play_m.items()},
+                                       "measured_diagonal": calibration.measured_diagonal,
+                                       "note": "measured once with the network before the trials (frames not counted in any trial)"}
     if "twofold" in trials[0]["residual"]:
         r = np.array([t["residual"]["twofold"] for t in trials])
         out["within_30nm_twofold"] = float(np.mean(r < 30e-9))

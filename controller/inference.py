@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from beamloop.models.preprocess import AXES, output_to_metres, pairs_to_input
+from beamloop.models.preprocess import AXES, output_to_metres, standardise
+from beamloop.models.ronchigram_features import FeatureConfig, pairs_features
 
 
 class Estimator(abc.ABC):
@@ -31,21 +32,32 @@ class Estimator(abc.ABC):
     axes: tuple[str, ...] = AXES
     delta_c10: float  # defocus offset (m) of the two images of a pair: C10 -/+ delta_c10
     label_scale: np.ndarray  # metres per network unit, one per axis
+    feature_mean: np.ndarray  # standardisation of the features (from the training set)
+    feature_std: np.ndarray
+    features: FeatureConfig = FeatureConfig()
 
     @abc.abstractmethod
     def _raw(self, x: np.ndarray) -> np.ndarray:
-        """Network input (N, 2, 32, 32) float32 (unit mean) -> raw output (N, 10)."""
+        """Network input (N, n_features) float32 (standardised features) -> raw output (N, 10)."""
 
     def predict(self, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = pairs_to_input(np.asarray(pairs))
+        return self.predict_features(pairs_features(np.asarray(pairs), self.features))
+
+    def predict_features(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Same as :meth:`predict` from already computed (unstandardised) pair features ``(N, F)``."""
+        x = standardise(features, self.feature_mean, self.feature_std)
         y = np.asarray(self._raw(x), dtype=np.float64)
         n = len(self.axes)
         return output_to_metres(y[:, :n], np.clip(y[:, n:], -20.0, 20.0), self.label_scale)
 
 
-def _meta_fields(meta: dict) -> tuple[float, np.ndarray]:
+def _meta_fields(est: Estimator, meta: dict) -> None:
     try:
-        return float(meta["delta_c10_m"]), np.asarray(meta["label_scale_m"], dtype=np.float64)
+        est.delta_c10 = float(meta["delta_c10_m"])
+        est.label_scale = np.asarray(meta["label_scale_m"], dtype=np.float64)
+        est.feature_mean = np.asarray(meta["feature_mean"], dtype=np.float64)
+        est.feature_std = np.asarray(meta["feature_std"], dtype=np.float64)
+        est.features = FeatureConfig.from_dict(meta["features"])
     except KeyError as exc:
         raise ValueError(f"alignment model metadata lacks {exc}; retrain with `beamloop train alignment`") from None
 
@@ -53,14 +65,14 @@ def _meta_fields(meta: dict) -> tuple[float, np.ndarray]:
 class TorchEstimator(Estimator):
     """Runs the Brevitas alignment network (committed weights unless ``weights_dir`` is given)."""
 
-    def __init__(self, weights_dir: str | Path | None = None):
+    def __init__(self, weights_dir: str | Path | None = None, name: str = "alignment"):
         import torch
 
         from beamloop.models.registry import load
 
         self._torch = torch
-        self.model = load("alignment", weights_dir=weights_dir)
-        self.delta_c10, self.label_scale = _meta_fields(self.model.meta)
+        self.model = load(name, weights_dir=weights_dir)
+        _meta_fields(self, self.model.meta)
 
     def _raw(self, x: np.ndarray) -> np.ndarray:
         torch = self._torch
@@ -77,7 +89,7 @@ class QonnxEstimator(Estimator):
         from beamloop.models.registry import load
 
         ref = load("alignment", weights_dir=weights_dir)
-        self.delta_c10, self.label_scale = _meta_fields(ref.meta)
+        _meta_fields(self, ref.meta)
         self._to_grid = ref.to_input_grid
         self.graph = load_clean(path)
 
@@ -85,3 +97,48 @@ class QonnxEstimator(Estimator):
         from beamloop.models.export import run_qonnx
 
         return run_qonnx(self.graph, self._to_grid(x).numpy())
+
+
+class CoarseToFineEstimator(Estimator):
+    """Two networks on the same pair features: the coarse one (whole capture range) always, the
+    fine one (trained on near-aligned states) when every coarse estimate lies inside the fine
+    network's ``apply_box_m``; its estimate and sigma then replace the coarse ones. Per pair, so a
+    batch may mix both. ``last_used_fine`` tells which rows used the fine network."""
+
+    def __init__(self, coarse: Estimator, fine: Estimator, apply_box_m):
+        if coarse.features != fine.features or coarse.delta_c10 != fine.delta_c10 or coarse.axes != fine.axes:
+            raise ValueError("coarse and fine alignment networks disagree on features, delta or axes; retrain both")
+        self.coarse, self.fine = coarse, fine
+        self.axes, self.delta_c10, self.features = coarse.axes, coarse.delta_c10, coarse.features
+        self.label_scale = coarse.label_scale
+        self.feature_mean, self.feature_std = coarse.feature_mean, coarse.feature_std
+        self.apply_box = np.asarray(apply_box_m, dtype=np.float64)
+        self.last_used_fine = np.zeros(0, bool)
+
+    def _raw(self, x):  # pragma: no cover - predict_features is overridden
+        raise NotImplementedError
+
+    def predict_features(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mc, sc = self.coarse.predict_features(features)
+        use = np.all(np.abs(mc) <= self.apply_box, axis=1)
+        self.last_used_fine = use
+        if use.any():
+            mf, sf = self.fine.predict_features(np.asarray(features)[use])
+            mc, sc = mc.copy(), sc.copy()
+            mc[use], sc[use] = mf, sf
+        return mc, sc
+
+
+def default_estimator(weights_dir: str | Path | None = None) -> Estimator:
+    """The coarse-to-fine pair of committed networks, or the coarse one alone if no fine weights exist."""
+    from beamloop.models.registry import WEIGHTS_DIR
+
+    wdir = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    coarse = TorchEstimator(weights_dir)
+    if not (wdir / "alignment_fine.pt").exists():
+        return coarse
+    fine = TorchEstimator(weights_dir, name="alignment_fine")
+    box = fine.model.meta.get("apply_box_m")
+    if box is None:
+        raise ValueError(f"{wdir / 'alignment_fine.json'} lacks apply_box_m; retrain with `beamloop train alignment`")
+    return CoarseToFineEstimator(coarse, fine, box)

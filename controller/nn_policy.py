@@ -3,19 +3,21 @@
 One iteration takes a *pair* of Ronchigrams at ``C10 - delta`` and ``C10 + delta`` around the
 current setting ``x`` (two frames; ``delta`` is the offset the network was trained with), asks
 the :class:`~beamloop.controller.inference.Estimator` for the aberrations present at ``x`` (mean
-and 1-sigma, metres) and moves every aligned knob by minus its aberration's estimate
-(knob ``k`` drives ``KnobInfo.aberration``; the calibration is taken as identity, the next
-iteration absorbs its error). It stops when the estimate says the residual at the measured
+and 1-sigma, metres) and moves the aligned knobs by ``-G^-1 r``: ``r`` the estimated aberrations
+of the aligned axes, ``G`` the knobs' response matrix (``calibration``, measured once with
+:mod:`beamloop.controller.knob_calibration`; identity if not given - knob ``k`` then drives only
+``KnobInfo.aberration`` and the next iteration absorbs the cross-talk). It stops when the estimate says the residual at the measured
 setting is within ``tolerance`` (then it still applies that last, small correction, shrunk by
-``r^2 / (r^2 + sigma^2)`` so a noisy estimate moves little), or after ``max_pairs`` pairs.
+``r^2 / (r^2 + sigma^2)`` so a noisy estimate moves little), or after ``max_pairs`` pairs (same
+last correction: the network's estimate is still the best guess there).
 
-Fallback: at once, without acting on the first estimate, if the network's sigma on an aligned
-axis exceeds ``sigma_uninformed`` times its label scale (it knows next to nothing there); or if
-after ``min_pairs_before_fallback`` pairs its uncertainty exceeds ``sigma_fallback`` times the
-tolerance on any aligned axis (the image is unlike its training
-data), or the estimate does not shrink, the remaining frame budget goes to a Bayesian
-optimisation (:class:`~beamloop.controller.policies.BayesOptPolicy`) in a box of
-``+/- bo_window_sigmas`` sigma (at least the tolerance) around the best setting so far.
+Fallback to a Bayesian optimisation (:class:`~beamloop.controller.policies.BayesOptPolicy`) with
+the remaining frame budget, in a box of ``+/- bo_window_sigmas`` sigma (at least the tolerance)
+around the best setting so far: at once, without acting on the first estimate, if the network's
+sigma on an aligned axis exceeds ``sigma_uninformed`` times its label scale (it knows next to
+nothing there); or, after ``min_pairs_before_fallback`` pairs, if it is lost - its sigma exceeds
+``sigma_fallback`` tolerances, or its estimated residual grew by ``diverge_factor`` after a
+correction (the image is unlike its training data).
 
 Decisions come from the images only (never from the twin's true aberrations). Units: metres.
 """
@@ -30,13 +32,25 @@ from beamloop.controller.backend import Frame, KnobInfo
 from beamloop.controller.policies import BayesOptPolicy, BOPolicyConfig, register_policy  # noqa: F401
 from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides
 
-# Default "aligned" tolerances per aberration (m): the nn policy's stop rule.
+# Stop rule (m): when every estimated residual is within DEFAULT_TOLERANCE (the near-aligned
+# regime where the fine network is accurate: held-out ~6-9 nm for C1/A1, ~130 nm for B2,
+# docs/models.md) and the network's 1-sigma within DEFAULT_SIGMA_TOLERANCE, the last correction
+# is applied without spending two more frames to re-measure it. Chosen on 100-200-trial bench
+# runs (docs/models.md) against the bench's success tolerances (20 nm for the two-fold terms
+# together, 1 um for B2): looser stops cost success, tighter ones cost frames without gain.
 DEFAULT_TOLERANCE: dict[str, float] = {
-    "C10": 10e-9,
-    "C12.x": 10e-9,
-    "C12.y": 10e-9,
-    "C21.x": 150e-9,
-    "C21.y": 150e-9,
+    "C10": 40e-9,
+    "C12.x": 40e-9,
+    "C12.y": 40e-9,
+    "C21.x": 700e-9,
+    "C21.y": 700e-9,
+}
+DEFAULT_SIGMA_TOLERANCE: dict[str, float] = {
+    "C10": 8e-9,
+    "C12.x": 8e-9,
+    "C12.y": 8e-9,
+    "C21.x": 600e-9,
+    "C21.y": 600e-9,
 }
 
 
@@ -55,15 +69,20 @@ class NNPolicyConfig:
     """
 
     tolerance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
-    max_pairs: int = 4
+    sigma_tolerance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SIGMA_TOLERANCE))
+    max_pairs: int = 6
     min_pairs_before_fallback: int = 2
-    sigma_fallback: float = 3.0
+    sigma_fallback: float = 4.0
+    diverge_factor: float = 1.5  # fall back when the estimated residual grows this much after a correction
     sigma_uninformed: float = 0.5  # fall back at once if sigma > this x the network's label scale
     max_frames: int | None = None  # None: the BO policy's default budget for the number of axes
     bo_window_sigmas: float = 3.0
     windows: dict[str, float] = field(default_factory=dict)  # max BO half-width per knob/aberration (m)
     weights_dir: str | None = None
     qonnx_path: str | None = None
+    coarse_only: bool = False  # True: only the coarse network (default: coarse-to-fine when fine weights exist)
+    calibration: dict[str, dict[str, float]] | None = None  # {aberration: {knob: gain}}; None: identity
+    play: dict[str, float] = field(default_factory=dict)  # hysteresis play (backlash) half-width per knob (m) to compensate
     seed: int | None = None  # of the BO fallback
     bo_stop_cost: float | None = None  # BO fallback stop threshold (None: the twin's calibration)
     counts_per_electron: float | None = None  # camera gain for the BO cost (None: the twin's)
@@ -73,12 +92,16 @@ _ESTIMATORS: dict[tuple, object] = {}
 
 
 def _estimator(cfg: NNPolicyConfig):
-    key = (cfg.weights_dir, cfg.qonnx_path)
+    key = (cfg.weights_dir, cfg.qonnx_path, cfg.coarse_only)
     if key not in _ESTIMATORS:  # load the network once per process
-        from beamloop.controller.inference import QonnxEstimator, TorchEstimator
+        from beamloop.controller.inference import QonnxEstimator, TorchEstimator, default_estimator
 
-        _ESTIMATORS[key] = (QonnxEstimator(cfg.qonnx_path, cfg.weights_dir) if cfg.qonnx_path
-                            else TorchEstimator(cfg.weights_dir))
+        if cfg.qonnx_path:
+            _ESTIMATORS[key] = QonnxEstimator(cfg.qonnx_path, cfg.weights_dir)
+        elif cfg.coarse_only:
+            _ESTIMATORS[key] = TorchEstimator(cfg.weights_dir)
+        else:
+            _ESTIMATORS[key] = default_estimator(cfg.weights_dir)
     return _ESTIMATORS[key]
 
 
@@ -126,7 +149,16 @@ class NetworkPolicy(AlignmentPolicy):
         self.tol = np.array([self.config.tolerance.get(self.ab_of[a], DEFAULT_TOLERANCE.get(self.ab_of[a], np.inf))
                              for a in axes])
         self.col = [est_axes.index(self.ab_of[a]) for a in axes]
+        self.sigma_tol = np.array([self.config.sigma_tolerance.get(self.ab_of[a], np.inf) for a in axes])
         self.scale = np.asarray(self.estimator.label_scale, dtype=float)[self.col]
+        from beamloop.controller.knob_calibration import response_matrix
+
+        self.G = response_matrix(self.config.calibration, [self.ab_of[a] for a in self.axes], self.axes)
+        # backlash compensation: the policy reasons in *effective* knob values; a move up to an
+        # effective value e is commanded as e + h, a move down as e - h (play operator of half-width h)
+        self.play = {a: max(0.0, float(self.config.play.get(a, 0.0))) for a in axes}
+        self._cmd = {a: float(start[a]) for a in axes}
+        self._eff = dict(self._cmd)
         self._imgs: list[np.ndarray] = []
         self.pairs = 0
         self.frames = 0
@@ -151,12 +183,26 @@ class NetworkPolicy(AlignmentPolicy):
         s[self.focus] = self.x[self.focus] + sign * self.delta
         return s
 
+    def _commands(self, eff: dict[str, float]) -> dict[str, float]:
+        """Commanded values that put the knobs at the effective values ``eff`` from the current state."""
+        out = {}
+        for a, e in eff.items():
+            cur, h = self._eff[a], self.play[a]
+            c = self._cmd[a] if e == cur else (e + h if e > cur else e - h)
+            info = self.knobs[a]
+            out[a] = float(min(max(c, info.minimum), info.maximum))
+        return out
+
     def propose(self) -> dict[str, float] | None:
         if self._done:
             return None
         if self._bo is not None:
             return self._bo.propose()
-        return self._pair_setting(-1 if len(self._imgs) == 0 else +1)
+        eff = self._pair_setting(-1 if len(self._imgs) == 0 else +1)
+        cmd = self._commands(eff)
+        self._cmd.update(cmd)
+        self._eff.update(eff)
+        return cmd
 
     def observe(self, setting: dict[str, float], frame: Frame) -> StepReport:
         self.frames += 1
@@ -180,45 +226,53 @@ class NetworkPolicy(AlignmentPolicy):
         info = {"phase": "estimate", "pair": self.pairs,
                 "residual_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, r)},
                 "sigma_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, s)}}
-        within = bool(np.all(np.abs(r) <= self.tol))
-        if within or self.pairs >= self.config.max_pairs:
+        within = bool(np.all(np.abs(r) <= self.tol) and np.all(s <= self.sigma_tol))
+        if within:
             gain = r**2 / (r**2 + s**2 + 1e-300)  # shrink a last, uncertain correction
-            self._result = self._clamp({a: at[a] - g * v for a, g, v in zip(self.axes, gain, r)})
-            if within:
-                self._done, self.stop_reason = True, "network: residual within tolerance"
-            elif self._should_fallback(s, force=True):
-                self._start_bo(s)
-            else:
-                self._done, self.stop_reason = True, "network: pair budget spent"
-        elif np.any(s > self.config.sigma_uninformed * self.scale):
+            self._result = self._clamp(self._corrected(at, gain * r))
+            self._done, self.stop_reason = True, "network: residual within tolerance"
+        elif self.pairs == 1 and np.any(s > self.config.sigma_uninformed * self.scale):
             # the network says it knows (next to) nothing here: do not act on its estimate
             self._result = dict(at)
             self._start_bo(s)
-        elif self.pairs >= self.config.min_pairs_before_fallback and self._should_fallback(s):
+        elif self.pairs >= self.config.min_pairs_before_fallback and self._lost(s):
             self._result = dict(at)
             self._start_bo(s)
+        elif self.pairs >= self.config.max_pairs:
+            # out of pairs but not lost: the network's estimate is still the best guess
+            gain = r**2 / (r**2 + s**2 + 1e-300)
+            self._result = self._clamp(self._corrected(at, gain * r))
+            self._done, self.stop_reason = True, "network: pair budget spent"
         else:
-            self.x = self._clamp({a: at[a] - v for a, v in zip(self.axes, r)})
+            self.x = self._clamp(self._corrected(at, r))
             self._result = dict(self.x)
         info["done"] = self._done
         info["fallback"] = self._bo is not None
-        est = {a: at[a] - v for a, v in zip(self.axes, r)}
+        est = self._corrected(at, r)
         self._check_budget()
         return StepReport(cost=float(np.sqrt(np.mean((r / self.tol) ** 2))), estimate=est, info=info)
 
     def result(self) -> dict[str, float]:
+        """Commanded knob values to leave the instrument at (``_result`` is in effective values)."""
         if self._bo is not None and self._bo.costs:
             return self._bo.result()
-        return dict(self._result)
+        return self._commands(self._result)
 
     # -- helpers --------------------------------------------------------------------------
-    def _should_fallback(self, s: np.ndarray, force: bool = False) -> bool:
+    def _corrected(self, at: dict[str, float], r: np.ndarray) -> dict[str, float]:
+        """Knob setting that cancels the aberrations ``r`` (m) measured at ``at``: ``at - G^-1 r``."""
+        du = np.linalg.solve(self.G, np.asarray(r, dtype=float))
+        return {a: at[a] - d for a, d in zip(self.axes, du)}
+
+    def _lost(self, s: np.ndarray) -> bool:
+        """The network is lost: its uncertainty is far above the tolerance, or its estimate of
+        the residual grows (in tolerance units) from one pair to the next after a correction."""
         if np.any(s > self.config.sigma_fallback * self.tol):
             return True
-        if len(self.history) >= 2:  # the estimate does not shrink: the network is lost
+        if len(self.history) >= 2:
             prev = np.abs(np.array(self.history[-2]["residual"])) / self.tol
             now = np.abs(np.array(self.history[-1]["residual"])) / self.tol
-            return bool(now.max() > 0.8 * prev.max()) or force and bool(now.max() > 1)
+            return bool(now.max() > self.config.diverge_factor * max(prev.max(), 1.0))
         return False
 
     def _start_bo(self, s: np.ndarray) -> None:

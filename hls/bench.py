@@ -3,8 +3,9 @@
 Per network (``alignment``, ``trigger``) the full compile flow runs (:func:`compile_network`);
 the trigger entry describes the da4ml RTL that goes into the firmware (latency measured in
 Icarus, LUT/FF/DSP from yosys ``synth_xilinx``), with the hls4ml estimate alongside; the
-alignment entry's latency is the hls4ml token-timing estimate (no Vitis here) and its
-resources are unknown without Vitis (``null``). ``top`` is the firmware without the network
+alignment entry (the MLP on 216 features, ``io_parallel``, Resource strategy) gives the hls4ml
+token-timing latency estimate (no Vitis here), its reuse factors and multiplier count; its
+LUT/FF/DSP are unknown without Vitis (``null``). ``top`` is the firmware without the network
 (the placeholder net) through yosys.
 """
 
@@ -17,6 +18,21 @@ from typing import Any, Callable
 from beamloop.hls.compile_flow import compile_network, load_network
 from beamloop.hls.errors import HlsFlowError
 from beamloop.hls.hls4ml_project import HlsSettings
+
+
+_MAC_CLASSES = ("Dense", "Conv2D", "Conv2DBatchnorm", "PointwiseConv2D")
+
+
+def _multipliers(layers: list[dict[str, Any]]) -> int | None:
+    """Multipliers the dense layers instantiate: sum of ``ceil(n_in * n_out / reuse_factor)``
+    (hls4ml's ``multiplier_limit`` before zero weights are removed); ``None`` with conv layers."""
+    total = 0
+    for row in layers:
+        if row["class"] == "Dense":
+            total += -(-int(row["n_in"]) * int(row["n_out"]) // max(int(row["reuse_factor"]), 1))
+        elif row["class"] in _MAC_CLASSES:
+            return None
+    return total
 
 
 def _network_entry(res) -> dict[str, Any]:
@@ -33,6 +49,10 @@ def _network_entry(res) -> dict[str, Any]:
         "interval_ns": est.interval_ns,
         "latency_target_ns": res.settings.latency_target_ns,
         "io_type": res.settings.io_type,
+        "strategy": res.settings.strategy,
+        "pipeline_style": est.pipeline_style,
+        "reuse_factors": {row["name"]: row["reuse_factor"] for row in res.layers if row["class"] in _MAC_CLASSES},
+        "multipliers": _multipliers(res.layers),
         "luts": None, "ffs": None, "dsps": None,
         "resources_note": "needs Vitis HLS (vitis_hls -f build_prj.tcl); not available here",
     }

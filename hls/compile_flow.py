@@ -157,9 +157,11 @@ def compile_network(net, settings: HlsSettings, out_dir: str | Path, *, n_vector
     log(f"[{name}] {report.summary()}")
 
     layers = hls4ml_project.layer_table(hls_model)
-    est = latency.estimate(layers, settings.io_type, settings.clock_mhz)
+    for change in hls4ml_project.reuse_factor_changes(layers, settings):
+        log(f"[{name}] note: reuse factor not valid for hls4ml's {settings.strategy} dense, rounded: {change}")
+    est = latency.estimate(layers, settings.io_type, settings.clock_mhz, hls4ml_project.pipeline_style(hls_model))
     log(f"[{name}] hls4ml latency ESTIMATE: {est.cycles} cycles = {est.ns:.0f} ns at {settings.clock_mhz:g} MHz, "
-        f"interval {est.interval_cycles} cycles = {est.interval_ns:.0f} ns"
+        f"interval {est.interval_cycles} cycles = {est.interval_ns:.0f} ns ({est.pipeline_style} top)"
         + (f" (target {settings.latency_target_ns:g} ns)" if settings.latency_target_ns else ""))
 
     result = CompileResult(network=name, out_dir=out_dir, settings=settings, bitexact=report, latency=est,
@@ -247,13 +249,20 @@ def _write_report(result: CompileResult) -> None:
     (result.out_dir / "report.json").write_text(json.dumps(result.as_dict(), indent=2, default=float) + "\n")
 
 
-def load_network(name: str, pretrained: bool = True):
-    """The registry's network ``name`` (committed weights), with a clear error when it is missing."""
+def load_network(name: str, pretrained: bool = True, weights_dir: str | Path | None = None):
+    """The registry's network ``name`` (committed weights, or those in ``weights_dir``), with a
+    clear error when they are missing or do not fit the architecture."""
     try:
         from beamloop.models.registry import load
     except ImportError as exc:
         raise HlsFlowError(f"beamloop.models.registry is not available ({exc})") from exc
     try:
-        return load(name, pretrained=pretrained)
+        return load(name, weights_dir=weights_dir, pretrained=pretrained)
     except FileNotFoundError as exc:
         raise HlsFlowError(f"{exc} (or pass --untrained to compile the untrained architecture)") from exc
+    except (RuntimeError, TypeError) as exc:  # weights/metadata of another architecture (stale files)
+        where = weights_dir or "models/weights"
+        raise HlsFlowError(
+            f"the weights or metadata of {name!r} in {where} ({name}.pt/{name}.json) do not fit its current "
+            f"architecture ({type(exc).__name__}: {str(exc).splitlines()[0]}). Retrain (`beamloop train {name}`)."
+        ) from exc

@@ -179,6 +179,7 @@ def layer_table(hls_model) -> list[dict[str, Any]]:
             "in_shape": list(inp.shape) if inp is not None else None,
             "out_shape": list(out.shape),
             "reuse_factor": int(layer.get_attr("reuse_factor", 1) or 1),
+            "strategy": layer.get_attr("strategy"),
             "n_in": layer.get_attr("n_in"),
             "n_out": layer.get_attr("n_out"),
             "n_chan": layer.get_attr("n_chan"),
@@ -195,6 +196,35 @@ def layer_table(hls_model) -> list[dict[str, Any]]:
             "out_width": layer.get_attr("out_width"),
         })
     return rows
+
+
+def pipeline_style(hls_model) -> str:
+    """hls4ml's top-level pipeline style after conversion: ``"pipeline"`` or ``"dataflow"``.
+
+    hls4ml picks ``dataflow`` for ``io_stream`` and for the Resource strategy (every layer a
+    dataflow process), ``pipeline`` for ``io_parallel`` with the Latency strategy.
+    """
+    style = str(getattr(hls_model.config, "pipeline_style", "") or "").lower()
+    if style not in ("pipeline", "dataflow"):
+        style = "dataflow" if hls_model.config.get_config_value("IOType") == "io_stream" else "pipeline"
+    return style
+
+
+def reuse_factor_changes(layers: list[dict[str, Any]], settings: HlsSettings) -> list[str]:
+    """Layers whose applied reuse factor differs from the YAML's (hls4ml rounds invalid ones).
+
+    hls4ml names a converted layer after its ONNX node (``Dense_MatMul_0`` for ``MatMul_0``);
+    a YAML pattern applies to a layer when it matches the name or the name without that prefix.
+    """
+    out = []
+    for row in layers:
+        base = row["name"].split("_", 1)[1] if "_" in row["name"] else row["name"]
+        for pattern, rf in settings.layer_reuse_factor.items():
+            if fnmatch.fnmatchcase(row["name"], pattern) or fnmatch.fnmatchcase(base, pattern):
+                if int(row["reuse_factor"]) != int(rf):
+                    out.append(f"{row['name']}: asked {rf}, hls4ml uses {row['reuse_factor']}")
+                break
+    return out
 
 
 def run_vitis(project_dir: str | Path) -> dict[str, Any]:

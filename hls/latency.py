@@ -11,15 +11,23 @@ which each output token leaves, from the cycles its input tokens arrived:
   dense layers (hls4ml pipelines the per-pixel loop with ``II = reuse_factor``), 1 otherwise;
 - a 2-D convolution/pooling window (valid padding, stride s) is complete when its bottom-right
   input pixel has been processed; the output leaves ``depth`` cycles later;
-- a dense layer fed by a stream waits for its last input token;
-- ``depth`` of a multiply-accumulate layer with n products per output is
-  ``3 + ceil(ceil(log2 n) / 2)`` cycles (input register, multiplier, adder tree at two adder levels
-  per 5 ns cycle, output register), plus ``reuse_factor - 1`` for the serialised products;
-  element-wise layers (activations, quantisers) take 1 cycle per token with ``io_stream`` and
-  none with ``io_parallel`` (combinational logic folded into the next layer's input register).
+- a dense layer waits for its last input token;
+- ``depth`` of a multiply-accumulate layer with n products per output and reuse factor r
+  (:func:`mac_depth`): input register, multiplier, an adder tree over the ``ceil(n / r)``
+  products issued per cycle at two adder levels per 5 ns cycle, output register
+  (``3 + ceil(ceil(log2 ceil(n/r)) / 2)``), plus ``r - 1`` cycles for the serialised products and,
+  when ``r > 1``, one cycle for the accumulator they are summed into (hls4ml's Resource dense
+  loop; with r = 1 this is the fully parallel tree);
+- element-wise layers (activations, quantisers): with ``io_stream`` 1 cycle per token; with
+  ``io_parallel`` they depend on hls4ml's top-level pipeline style: ``pipeline`` (Latency
+  strategy) inlines everything into one pipeline, so they are combinational logic folded into
+  the next layer's input register (0 cycles); ``dataflow`` (Resource strategy) makes every layer
+  a dataflow process of its own, so they cost 1 cycle (read the ping-pong buffer, register).
 
 The estimate is the cycle at which the last output token leaves, counting from the first input
-token; the frame interval (initiation interval) is the slowest layer's ``tokens x II``.
+token. The frame interval (initiation interval) is the slowest layer's ``tokens x II`` with
+``io_stream`` and with a ``pipeline`` top; with an ``io_parallel`` ``dataflow`` top each process
+only restarts when its call has finished, so it is the slowest process's depth.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ class LatencyEstimate:
     interval_cycles: int
     clock_mhz: float
     per_layer: list[dict[str, Any]] = field(default_factory=list)
+    pipeline_style: str = ""
     is_estimate: bool = True
     method: str = "token-timing model of the hls4ml dataflow (beamloop.hls.latency, docs/hls.md)"
 
@@ -55,13 +64,20 @@ class LatencyEstimate:
     def as_dict(self) -> dict[str, Any]:
         return {"latency_cycles": self.cycles, "latency_ns": self.ns, "interval_cycles": self.interval_cycles,
                 "interval_ns": self.interval_ns, "clock_mhz": self.clock_mhz, "latency_is_estimate": True,
+                "pipeline_style": self.pipeline_style,
                 "method": self.method, "per_layer": self.per_layer}
 
 
 def mac_depth(n_products: int, reuse_factor: int = 1) -> int:
-    """Pipeline depth (cycles) of one multiply-accumulate output with ``n_products`` terms."""
-    levels = math.ceil(math.log2(max(n_products, 1))) if n_products > 1 else 0
-    return 3 + math.ceil(levels / 2) + max(reuse_factor - 1, 0)
+    """Pipeline depth (cycles) of one multiply-accumulate output with ``n_products`` terms.
+
+    ``reuse_factor`` r: each multiplier is used r times, so ``ceil(n / r)`` products per output
+    are summed per cycle (adder tree) and, for r > 1, accumulated over r cycles.
+    """
+    rf = max(int(reuse_factor), 1)
+    per_cycle = math.ceil(max(n_products, 1) / rf)
+    levels = math.ceil(math.log2(per_cycle)) if per_cycle > 1 else 0
+    return 3 + math.ceil(levels / 2) + (rf - 1) + (1 if rf > 1 else 0)
 
 
 def _process(arrival: np.ndarray, ii: int) -> np.ndarray:
@@ -81,9 +97,19 @@ def _windows(p: np.ndarray, h: int, w: int, kh: int, kw: int, sh: int, sw: int) 
     return grid[np.ix_(rows, cols)].ravel(), oh, ow
 
 
-def estimate(layers: list[dict[str, Any]], io_type: str, clock_mhz: float) -> LatencyEstimate:
-    """Estimate latency from :func:`beamloop.hls.hls4ml_project.layer_table` rows."""
+def estimate(layers: list[dict[str, Any]], io_type: str, clock_mhz: float,
+             pipeline_style: str | None = None) -> LatencyEstimate:
+    """Estimate latency from :func:`beamloop.hls.hls4ml_project.layer_table` rows.
+
+    ``pipeline_style``: hls4ml's top-level style (``hls_model.config.pipeline_style``,
+    ``"pipeline"`` or ``"dataflow"``); default ``dataflow`` for ``io_stream``, ``pipeline``
+    for ``io_parallel`` (what hls4ml picks with the Latency strategy).
+    """
     stream = io_type == "io_stream"
+    style = (pipeline_style or ("dataflow" if stream else "pipeline")).lower()
+    if style not in ("pipeline", "dataflow"):
+        raise ValueError(f"pipeline_style must be 'pipeline' or 'dataflow', got {pipeline_style!r}")
+    parallel_dataflow = not stream and style == "dataflow"
     first = layers[0]
     shape = first["out_shape"]
     if stream and len(shape) == 3:
@@ -113,16 +139,19 @@ def estimate(layers: list[dict[str, Any]], io_type: str, clock_mhz: float) -> La
         elif cls in DENSE_CLASSES:
             n = int(layer.get("n_in") or 1)
             start = int(t.max())
-            t = np.array([start + mac_depth(n, rf)], dtype=np.int64)
+            depth = mac_depth(n, rf)
+            t = np.array([start + depth], dtype=np.int64)
             h = w = 1
-            interval = max(interval, rf)
+            interval = max(interval, depth if parallel_dataflow else rf)
         elif cls in ("Reshape", "Transpose", "Input"):
             pass  # wiring in io_parallel; stream re-packing (flatten) costs no extra pipeline stage here
         elif stream:  # element-wise (activations, quantisers, merges): one cycle per token
             t = _process(t, 1) + 1
-        else:  # io_parallel element-wise: combinational, absorbed into the next layer's input register
+        elif parallel_dataflow:  # io_parallel, dataflow top: a process of its own, one register stage
+            t = t + 1
+        else:  # io_parallel, pipeline top: combinational, absorbed into the next layer's input register
             pass
         rows.append({"layer": layer["name"], "class": cls, "reuse_factor": rf, "tokens_in": n_tok,
                      "last_out_cycle": int(t.max())})
     return LatencyEstimate(cycles=int(t.max()) + 1, interval_cycles=int(interval), clock_mhz=clock_mhz,
-                           per_layer=rows)
+                           per_layer=rows, pipeline_style=style)

@@ -1,9 +1,10 @@
 """``beamloop train alignment``: data from the twin -> QAT -> held-out metrics -> weights + card.
 
-Steps: generate (or reuse) sharded HDF5 pairs with :mod:`beamloop.models.alignment_data`,
-preprocess to ``(2, 32, 32)`` unit-mean inputs, train :class:`AlignmentNet` with exact dihedral
-augmentation (:mod:`beamloop.models.symmetry`), evaluate on held-out shards (different seeds),
-write ``alignment.pt`` / ``alignment.json`` and the model card section.
+Steps: generate (or reuse) sharded HDF5 shards of pair features with
+:mod:`beamloop.models.alignment_data`, standardise them (mean/std of the training set, stored
+in the metadata), pre-train a float copy of :class:`AlignmentNet`, fine-tune the Brevitas
+network quantisation-aware, evaluate on held-out shards (different seeds), write
+``alignment.pt`` / ``alignment.json`` and the model card section.
 """
 
 from __future__ import annotations
@@ -15,19 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from beamloop.models.preprocess import AXES, labels_to_target, pairs_to_input
+from beamloop.models.preprocess import AXES, labels_to_target, standardise
 
 # metres per network unit (the network predicts value / scale)
-LABEL_SCALE_M = (400e-9, 400e-9, 400e-9, 4e-6, 4e-6)
-
-
-def _augment(xb: np.ndarray, yb: np.ndarray, rng: np.random.Generator):
-    from beamloop.models.symmetry import dihedral
-
-    k = int(rng.integers(8))
-    # labels are normalised per axis with equal scales within each (x, y) pair, so the
-    # dihedral maps (which only permute/negate x and y of one order) commute with the scaling
-    return dihedral(xb, yb, k)
+LABEL_SCALE_M = (200e-9, 200e-9, 200e-9, 2.5e-6, 2.5e-6)
 
 
 def evaluate(net, x: np.ndarray, labels_m: np.ndarray, scale_m, cond: dict | None = None) -> dict:
@@ -50,7 +42,7 @@ def evaluate(net, x: np.ndarray, labels_m: np.ndarray, scale_m, cond: dict | Non
         "median_sigma_nm": {a: float(np.median(sig[:, i]) * 1e9) for i, a in enumerate(AXES)},
         "coverage_1sigma": {a: float(np.mean(np.abs(err[:, i]) <= sig[:, i])) for i, a in enumerate(AXES)},
     }
-    small = np.all(np.abs(labels_m) <= np.array([60e-9, 60e-9, 60e-9, 700e-9, 700e-9]), axis=1)
+    small = np.all(np.abs(labels_m) <= np.array([35e-9, 35e-9, 35e-9, 500e-9, 500e-9]), axis=1)  # a re-measure
     if small.any():
         out["rmse_nm_small_residuals"] = {a: float(np.sqrt(np.mean(err[small, i] ** 2)) * 1e9)
                                           for i, a in enumerate(AXES)}
@@ -58,9 +50,9 @@ def evaluate(net, x: np.ndarray, labels_m: np.ndarray, scale_m, cond: dict | Non
     if cond:
         by = {}
         for key, edges, fmt in [
-            ("cond_alpha_rad", [15e-3, 17e-3, 19e-3, 21.01e-3], "alpha {:.0f}-{:.0f} mrad"),
-            ("cond_dose_e", [1e5, 1e6, 1.01e7], "dose {:.0e}-{:.0e} e"),
-            ("cond_thickness_m", [3e-9, 10e-9, 20e-9, 30.01e-9], "thickness {:.0f}-{:.0f} nm"),
+            ("cond_alpha_rad", [28e-3, 30e-3, 32.01e-3], "alpha {:.0f}-{:.0f} mrad"),
+            ("cond_dose_e", [3e5, 1e6, 3.01e6], "dose {:.0e}-{:.0e} e"),
+            ("cond_thickness_m", [5e-9, 10e-9, 20.01e-9], "thickness {:.0f}-{:.0f} nm"),
         ]:
             v = cond[key]
             for lo, hi in zip(edges[:-1], edges[1:]):
@@ -78,7 +70,7 @@ def evaluate(net, x: np.ndarray, labels_m: np.ndarray, scale_m, cond: dict | Non
     return out
 
 
-def bit_operations(net, input_shape=(2, 32, 32)) -> dict:
+def bit_operations(net, input_shape=(216,)) -> dict:
     """Parameter count and bit operations (MACs x weight bits x activation bits) of ``net``."""
     import torch
     from brevitas.nn import QuantConv2d, QuantLinear
@@ -108,80 +100,144 @@ def bit_operations(net, input_shape=(2, 32, 32)) -> dict:
             "macs": int(total), "bops_8x8": int(total * 64), "macs_per_layer": macs}
 
 
-def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 2048, n_val: int = 512, epochs: int = 60,
-        workers: int = 2, max_train_seconds: float = 420.0, seed: int = 0, progress=print,
-        qat_epochs: int = 2, qat_fraction: float = 0.25) -> dict:
-    """The whole ``beamloop train alignment`` job. Returns the metrics written to the card."""
+# Coarse-to-fine: the fine network is trained on examples inside FINE_TRAIN_BOX_M (per axis,
+# metres) and used by the nn policy when the coarse estimate lies inside FINE_APPLY_BOX_M.
+FINE_APPLY_BOX_M = (50e-9, 50e-9, 50e-9, 800e-9, 800e-9)
+FINE_TRAIN_BOX_M = tuple(1.5 * v for v in FINE_APPLY_BOX_M)
+FINE_LABEL_SCALE_M = FINE_TRAIN_BOX_M
+
+
+def _train_one(x, y, xv, yv, hidden, epochs, qat_epochs, max_seconds, seed, log, threads=1):
+    """Float pre-training of a plain copy, then QAT of the Brevitas net. Returns (net, cfg, cfg_q, hist)."""
+    import torch
+
+    from beamloop.models.alignment_net import AlignmentNet
+    from beamloop.models.training import TrainConfig, copy_float_weights, float_twin, train_alignment
+
+    torch.manual_seed(seed)
+    net = AlignmentNet(hidden=tuple(hidden), n_features=x.shape[1])
+    fnet = float_twin(net)
+    # one thread: a 216-128-64 MLP gains nothing from a second one, and on a shared 2-core
+    # machine two spinning threads are several times slower (measured)
+    cfg = TrainConfig(epochs=epochs, max_seconds=max_seconds * 0.6, seed=seed, lr=2e-3, batch_size=128,
+                      warmup_epochs=max(2, epochs // 6), weight_decay=1e-5, threads=threads)
+    hist = train_alignment(fnet, x, y, xv, yv, cfg, progress=log("float"))
+    copy_float_weights(fnet, net)
+    cfg_q = TrainConfig(epochs=qat_epochs, max_seconds=max_seconds * 0.4, seed=seed, lr=3e-4, batch_size=128,
+                        warmup_epochs=0, threads=threads)
+    hist_q = train_alignment(net, x, y, xv, yv, cfg_q, progress=log("qat"))
+    return net, cfg, cfg_q, hist["history"] + hist_q["history"]
+
+
+def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: int = 2048, epochs: int = 120,
+        workers: int = 2, max_train_seconds: float = 300.0, seed: int = 0, progress=print,
+        qat_epochs: int = 10, hidden: tuple[int, ...] = (128, 64), n_fine: int = 12288) -> dict:
+    """The whole ``beamloop train alignment`` job: data, the coarse network (whole range) and the
+    fine network (near-aligned subset of the same data), metrics, weights and card entries.
+    Returns the coarse network's metadata (the fine one's is ``meta["fine"]``)."""
     import torch
 
     from beamloop.models.alignment_data import Randomisation, generate, read_shards
-    from beamloop.models.alignment_net import AlignmentNet
     from beamloop.models.registry import save
-    from beamloop.models.training import TrainConfig, copy_float_weights, float_twin, train_alignment
+    from beamloop.models.ronchigram_features import FeatureConfig
 
     t0 = time.time()
     rnd = Randomisation()
+    fcfg = FeatureConfig()
     data_dir = Path(data_dir)
     progress(f"data: {n_train} train + {n_val} held-out pairs from the twin -> {data_dir} ({workers} workers)")
-    generate(data_dir, n_train, seed=seed, workers=workers, rnd=rnd, prefix="train")
-    generate(data_dir, n_val, seed=seed + 7919, workers=workers, rnd=rnd, prefix="val")
-    # every shard present is used (an earlier, larger or interrupted run may have left more)
-    tr, va = sorted(data_dir.glob("train-*.h5")), sorted(data_dir.glob("val-*.h5"))
+    tr = generate(data_dir, n_train, seed=seed, workers=workers, rnd=rnd, prefix="train")
+    va = generate(data_dir, n_val, seed=seed + 7919, workers=workers, rnd=rnd, prefix="val")
+    # extra near-aligned pairs for the fine network (cheap: small aberrations need little oversampling)
+    from dataclasses import replace
+
+    rnd_fine = replace(rnd, label_halfwidth_m=FINE_TRAIN_BOX_M, small_fraction=0.5, small_min_factor=1.0 / 10.0)
+    fi = generate(data_dir, n_fine, seed=seed + 104729, workers=workers, rnd=rnd_fine, prefix="fine") if n_fine else []
     t_data = time.time() - t0
     dtr, attrs = read_shards(tr)
     dva, _ = read_shards(va)
-    x, xv = pairs_to_input(dtr["pairs"]), pairs_to_input(dva["pairs"])
-    y, yv = labels_to_target(dtr["labels"], LABEL_SCALE_M), labels_to_target(dva["labels"], LABEL_SCALE_M)
+    if json.loads(attrs["features"]) != fcfg.to_dict() or float(attrs["delta_c10_m"]) != rnd.delta_c10_m:
+        raise ValueError(f"shards in {data_dir} were made with other features/delta; use an empty --data-dir")
+    # one standardisation for both networks (the features are computed once per pair)
+    fmean = dtr["features"].astype(np.float64).mean(0)
+    fstd = dtr["features"].astype(np.float64).std(0) + 1e-6
+    x, xv = standardise(dtr["features"], fmean, fstd), standardise(dva["features"], fmean, fstd)
     progress(f"data ready in {t_data:.0f} s: train {x.shape}, held-out {xv.shape}")
-    torch.manual_seed(seed)
-    net = AlignmentNet()
+    from beamloop.models.alignment_net import AlignmentNet
+
+    grid = AlignmentNet(hidden=tuple(hidden), n_features=x.shape[1])
     # inputs on the input grid once (both phases see exactly what the FPGA will see)
-    x, xv = net.to_input_grid(torch.from_numpy(x)).numpy(), net.to_input_grid(torch.from_numpy(xv)).numpy()
-    log = lambda tag: (lambda r: progress(f"{tag} epoch {r['epoch']:3d} loss {r['train_loss']:.4f} "  # noqa: E731
-                                          f"val nll {r['val_nll']:.4f} rmse {np.round(r['val_rmse'], 3).tolist()} "
-                                          f"({r['seconds']:.0f} s)"))
-    t1 = time.time()
-    # phase 1: float pre-training of an identical plain-PyTorch network (fast on a CPU)
-    fnet = float_twin(net)
-    cfg = TrainConfig(epochs=epochs, max_seconds=max_train_seconds * 0.7, seed=seed, lr=3e-3, batch_size=32,
-                      warmup_epochs=max(2, epochs // 4))
-    hist = train_alignment(fnet, x, y, xv, yv, cfg, augment=_augment, progress=log("float"))
-    # phase 2: quantisation-aware fine-tuning of the Brevitas network from those weights
-    copy_float_weights(fnet, net)
-    sub = np.random.default_rng(seed).permutation(len(x))[: max(256, int(qat_fraction * len(x)))]
-    cfg_q = TrainConfig(epochs=qat_epochs, max_seconds=max_train_seconds * 0.3, seed=seed, lr=5e-4, batch_size=32,
-                        warmup_epochs=0)
-    hist_q = train_alignment(net, x[sub], y[sub], xv, yv, cfg_q, augment=_augment, progress=log("qat"))
-    hist = {"history": hist["history"] + hist_q["history"]}
-    t_train = time.time() - t1
-    cond = {k: v for k, v in dva.items() if k.startswith("cond_")}
-    metrics = evaluate(net, xv, dva["labels"], LABEL_SCALE_M, cond)
-    progress(f"held-out RMSE (nm): {metrics['rmse_nm']}")
-    size = bit_operations(net)
-    meta = {
-        "name": "alignment",
-        "version": "1",
-        "arch": {"channels": [8, 16, 16], "hidden": 32},
-        "axes": list(AXES),
-        "label_scale_m": list(LABEL_SCALE_M),
-        "delta_c10_m": float(attrs["delta_c10_m"]),
-        "input": {"shape": [2, 32, 32], "grid": "int8 (signed), scale 2^-6, FLOOR", "pair_order": "C10-delta, C10+delta",
-                  "preprocess": "block-average to 64x64, keep the central 32x32 pixels, I / mean - 1"},
-        "randomisation": json.loads(rnd.to_json()),
-        "data": {"n_train": int(len(x)), "n_val": int(len(xv)), "seed": seed, "generate_seconds": t_data,
-                 "train_shards": [p.name for p in tr], "val_shards": [p.name for p in va]},
-        "training": {**{k: v for k, v in asdict(cfg).items() if k != "log"}, "seconds": t_train,
-                     "phases": "float pre-training, then QAT fine-tuning",
-                     "qat": {**{k: v for k, v in asdict(cfg_q).items() if k != "log"}, "n_samples": int(len(sub))},
-                     "epochs_run": len(hist["history"])},
-        "metrics_heldout": metrics,
-        "size": size,
-        "versions": _versions(),
-        "command": f"beamloop train alignment --data-dir {data_dir} --n-train {n_train} --n-val {n_val} --epochs {epochs}",
-    }
-    save("alignment", net, meta, out_dir)
+    x, xv = grid.to_input_grid(torch.from_numpy(x)).numpy(), grid.to_input_grid(torch.from_numpy(xv)).numpy()
+
+    def log(tag):
+        def f(r):
+            if r["epoch"] % 10 == 0 or tag.endswith("qat"):
+                progress(f"{tag} epoch {r['epoch']:3d} loss {r['train_loss']:.4f} val nll {r['val_nll']:.4f} "
+                         f"rmse {np.round(r['val_rmse'], 3).tolist()} ({r['seconds']:.0f} s)")
+        return f
+
+    fine_tr = np.all(np.abs(dtr["labels"]) <= np.array(FINE_TRAIN_BOX_M), axis=1)
+    fine_va = np.all(np.abs(dva["labels"]) <= np.array(FINE_TRAIN_BOX_M), axis=1)
+    if fi:  # the fine set = the near-aligned part of the main set + the extra near-aligned shards
+        dfi, _ = read_shards(fi)
+        xf = grid.to_input_grid(torch.from_numpy(standardise(dfi["features"], fmean, fstd))).numpy()
+        x = np.concatenate([x, xf])
+        dtr = {"labels": np.concatenate([dtr["labels"], dfi["labels"]]), "features": None}
+        fine_tr = np.concatenate([fine_tr, np.ones(len(xf), bool)])
+    main_tr = np.arange(len(x)) < len(fine_tr) - (len(xf) if fi else 0)
+    jobs = [("alignment", LABEL_SCALE_M, main_tr, np.ones(len(xv), bool), max_train_seconds * 0.6,
+             "whole capture range (coarse)"),
+            ("alignment_fine", FINE_LABEL_SCALE_M, fine_tr, fine_va, max_train_seconds * 0.4,
+             f"near-aligned: trained on |C1|,|A1| <= {FINE_TRAIN_BOX_M[0] * 1e9:.0f} nm, |B2| <= "
+             f"{FINE_TRAIN_BOX_M[3] * 1e9:.0f} nm; used when the coarse estimate is within "
+             f"{FINE_APPLY_BOX_M[0] * 1e9:.0f} nm / {FINE_APPLY_BOX_M[3] * 1e9:.0f} nm")]
+    metas = {}
+    for name, scale, sel, selv, budget, regime in jobs:
+        progress(f"{name}: {int(sel.sum())} training pairs, {int(selv.sum())} held-out ({regime})")
+        y, yv = labels_to_target(dtr["labels"][sel], scale), labels_to_target(dva["labels"][selv], scale)
+        t1 = time.time()
+        net, cfg, cfg_q, hist = _train_one(x[sel], y, xv[selv], yv, hidden, epochs, qat_epochs, budget, seed,
+                                           lambda tag, name=name: log(f"{name} {tag}"))
+        t_train = time.time() - t1
+        cond = {k: v[selv] for k, v in dva.items() if k.startswith("cond_")}
+        metrics = evaluate(net, xv[selv], dva["labels"][selv], scale, cond)
+        progress(f"{name}: held-out RMSE (nm): { {k: round(v, 1) for k, v in metrics['rmse_nm'].items()} }")
+        meta = {
+            "name": name,
+            "version": "3",
+            "regime": regime,
+            "arch": {"kind": "mlp", "hidden": list(hidden), "n_features": int(x.shape[1])},
+            "axes": list(AXES),
+            "label_scale_m": list(scale),
+            "delta_c10_m": float(rnd.delta_c10_m),
+            "features": fcfg.to_dict(),
+            "feature_mean": fmean.tolist(),
+            "feature_std": fstd.tolist(),
+            "input": {"shape": [int(x.shape[1])], "grid": "int8 (signed), scale 2^-5, FLOOR",
+                      "pair_order": "C10-delta, C10+delta",
+                      "preprocess": "structure-tensor features per patch and scale (models/ronchigram_features.py), "
+                                    "standardised with feature_mean / feature_std"},
+            "randomisation": json.loads(rnd.to_json()),
+            "data": {"n_train": int(sel.sum()), "n_val": int(selv.sum()), "seed": seed, "generate_seconds": t_data,
+                     "train_shards": [p.name for p in tr] + ([p.name for p in fi] if name == "alignment_fine" else []),
+                     "val_shards": [p.name for p in va],
+                     **({"extra_near_aligned": json.loads(rnd_fine.to_json())} if name == "alignment_fine" and fi else {})},
+            "training": {**{k: v for k, v in asdict(cfg).items() if k != "log"}, "seconds": t_train,
+                         "phases": "float pre-training, then QAT fine-tuning",
+                         "qat": {k: v for k, v in asdict(cfg_q).items() if k != "log"},
+                         "epochs_run": len(hist)},
+            "metrics_heldout": metrics,
+            "size": bit_operations(net, (x.shape[1],)),
+            "versions": _versions(),
+            "command": f"beamloop train alignment --data-dir {data_dir} --n-train {n_train} --n-val {n_val} "
+                       f"--n-fine {n_fine} --epochs {epochs}",
+        }
+        if name == "alignment_fine":
+            meta["apply_box_m"] = list(FINE_APPLY_BOX_M)
+        save(name, net, meta, out_dir)
+        metas[name] = meta
     progress(f"saved to {out_dir} (total {time.time() - t0:.0f} s)")
-    return meta
+    return {**metas["alignment"], "fine": metas["alignment_fine"]}
 
 
 def _versions() -> dict:

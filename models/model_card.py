@@ -15,7 +15,8 @@ def _table(d: dict, unit: str = "") -> str:
 def _alignment(meta: dict) -> str:
     m = meta["metrics_heldout"]
     s = meta["size"]
-    out = [f"## alignment (version {meta['version']})\n",
+    out = [f"## {meta.get('name', 'alignment')} (version {meta['version']})\n",
+           *([f"- Regime: {meta['regime']}"] if "regime" in meta else []),
            f"- Command: `{meta['command']}`",
            f"- Input: {meta['input']['shape']} ({meta['input']['pair_order']}, delta = {meta['delta_c10_m'] * 1e9:.0f} nm), "
            f"grid {meta['input']['grid']}; preprocessing: {meta['input']['preprocess']}",
@@ -29,7 +30,7 @@ def _alignment(meta: dict) -> str:
            "Median predicted sigma (nm):\n", _table(m["median_sigma_nm"]),
            "Fraction within 1 sigma:\n", _table(m["coverage_1sigma"])]
     if "rmse_nm_small_residuals" in m:
-        out += [f"Small residuals only (|C1|,|A1| <= 60 nm, |B2| <= 700 nm; n = {m['n_small']}), RMSE nm:\n",
+        out += [f"Small residuals only (|C1|,|A1| <= 35 nm, |B2| <= 500 nm; n = {m['n_small']}), RMSE nm:\n",
                 _table(m["rmse_nm_small_residuals"])]
     if m.get("rmse_nm_by_condition"):
         out.append("Across the randomisation ranges (RMSE, nm):\n")
@@ -72,7 +73,7 @@ def write_card(weights_dir: str | Path) -> Path:
              "Weights: `<name>.pt` (PyTorch state dict of the Brevitas module), metadata `<name>.json`. "
              "Load with `beamloop.models.registry.load(name)`. All metrics are on held-out *twin* data "
              "(different seeds from training); they are not measurements on a real column.\n"]
-    for name, fn in (("alignment", _alignment), ("trigger", _trigger)):
+    for name, fn in (("alignment", _alignment), ("alignment_fine", _alignment), ("trigger", _trigger)):
         p = wdir / f"{name}.json"
         if p.exists():
             parts.append(fn(json.loads(p.read_text())))

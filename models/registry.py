@@ -1,4 +1,8 @@
-"""Load beamloop's default networks with their committed weights: ``load("alignment" | "trigger")``.
+"""Load beamloop's default networks with their committed weights: ``load("alignment" | "alignment_fine" | "trigger")``.
+
+``alignment`` reads the whole capture range; ``alignment_fine`` (same architecture and input) is
+trained on near-aligned states only and is what the ``nn`` policy uses once the coarse estimate
+says it is close (coarse-to-fine, docs/models.md).
 
 The returned :class:`LoadedModel` is what the HLS flow and the controller use:
 
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-NAMES = ("alignment", "trigger")
+NAMES = ("alignment", "alignment_fine", "trigger")
 
 
 @dataclass
@@ -58,11 +62,11 @@ class LoadedModel:
 def build(name: str, meta: dict[str, Any] | None = None) -> torch.nn.Module:
     """A fresh (untrained) module for ``name`` with the architecture recorded in ``meta``."""
     meta = meta or {}
-    if name == "alignment":
+    if name in ("alignment", "alignment_fine"):  # same architecture; fine: near-aligned regime
         from beamloop.models.alignment_net import AlignmentNet
 
         arch = meta.get("arch", {})
-        return AlignmentNet(channels=tuple(arch.get("channels", (8, 16, 16))), hidden=arch.get("hidden", 32))
+        return AlignmentNet(hidden=tuple(arch.get("hidden", (128, 64))), n_features=int(arch.get("n_features", 216)))
     if name == "trigger":
         from beamloop.models.trigger_net import TriggerNet
 
@@ -72,7 +76,7 @@ def build(name: str, meta: dict[str, Any] | None = None) -> torch.nn.Module:
 
 
 def _sampler(name: str):
-    if name == "alignment":
+    if name.startswith("alignment"):
         from beamloop.models.alignment_data import sample_network_inputs
 
         return sample_network_inputs
@@ -82,7 +86,7 @@ def _sampler(name: str):
 
 
 def load(name: str, weights_dir: str | Path | None = None, pretrained: bool = True) -> LoadedModel:
-    """Load network ``name`` ("alignment" or "trigger") with its committed weights (eval mode).
+    """Load network ``name`` (one of :data:`NAMES`) with its committed weights (eval mode).
 
     ``weights_dir`` overrides the committed weights directory (e.g. a fresh training run).
     With ``pretrained=False`` the module is untrained (for tests of the plumbing).
@@ -105,7 +109,7 @@ def load(name: str, weights_dir: str | Path | None = None, pretrained: bool = Tr
 
 
 def module_input_shape(name: str) -> tuple[int, ...]:
-    if name == "alignment":
+    if name.startswith("alignment"):
         from beamloop.models.alignment_net import INPUT_SHAPE
     else:
         from beamloop.models.trigger_net import INPUT_SHAPE

@@ -12,10 +12,12 @@ from typing import Optional
 
 import typer
 
-# The main job aligns defocus and two-fold astigmatism by default: on the twin, BO over these
-# three succeeds in most runs (docs/alignment.md), while adding coma (B2) does not yet converge
-# reliably and can leave B2 worse than it started. Ask for B2 explicitly with --axes.
-DEFAULT_AXES = "C1,A1x,A1y"
+# The main job uses the network-guided policy on all five axes by default: on the twin's bench it
+# beats BO by far (docs/models.md, "Benchmark"). BO alone aligns defocus and two-fold astigmatism
+# in most runs but does not converge on coma (docs/alignment.md), so with --policy bo the default
+# axes stay C1, A1x, A1y.
+DEFAULT_POLICY = "nn"
+DEFAULT_AXES = {"nn": "C1,A1x,A1y,B2x,B2y", "bo": "C1,A1x,A1y"}
 
 
 def _nm(x: float | None) -> str:
@@ -111,8 +113,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             None, "--microscope", help="Control address of a running twin/instrument (tcp://host:port). Default: start an embedded twin."
         ),
         data: Optional[str] = typer.Option(None, "--data", help="Data (frame) address; default: the control port + 1."),
-        axes: str = typer.Option(DEFAULT_AXES, "--axes", help="Axes to align: C1,A1x,A1y,B2x,B2y (or knob names C10,C12.x,...)."),
-        policy: str = typer.Option("bo", "--policy", help="Alignment policy (bo, nn, ...)."),
+        axes: Optional[str] = typer.Option(None, "--axes", help="Axes to align: C1,A1x,A1y,B2x,B2y (or knob names C10,C12.x,...). "
+                                           "Default: all five with nn, C1,A1x,A1y with bo."),
+        policy: str = typer.Option(DEFAULT_POLICY, "--policy", help="Alignment policy (nn: network-guided, the default; bo: Bayesian optimisation)."),
         max_frames: int = typer.Option(0, "--max-frames", help="Frame budget (0: the policy's default for the axes)."),
         stop_cost: Optional[float] = typer.Option(None, "--stop-cost", help="bo: stop when a measured Fourier-ellipse cost is <= this (cycles/px). Default: the twin's calibration."),
         camera_gain: Optional[float] = typer.Option(None, "--camera-gain", help="bo: camera counts per electron (default: the twin's camera, 8)."),
@@ -120,6 +123,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         misalign: bool = typer.Option(True, "--misalign/--no-misalign", help="Embedded twin: start from a random misalignment of the knobs."),
         out: Path = typer.Option(Path("runs"), "--out", help="Directory for the run record (HDF5) and report (PNG)."),
         quiet: bool = typer.Option(False, "--quiet", help="No live display, only the summary."),
+        calibration: Optional[Path] = typer.Option(
+            None, "--calibration", help="nn: knob response matrix (JSON written by an earlier nn run). Default: measure it "
+            "first with the network (about 60 frames) and save it next to the record."),
     ) -> None:
         """Align the microscope (by default an embedded digital twin over loopback sockets) and record the run.
 
@@ -137,6 +143,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from beamloop.controller.zmq_backend import ZmqTwinBackend
 
         console = Console()
+        axes = axes or DEFAULT_AXES.get(policy, DEFAULT_AXES["bo"])
         try:
             knob_axes = parse_axes(axes)
         except ValueError as exc:
@@ -167,10 +174,31 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         display = _Display(knob_axes, options.get("stop_cost"), quiet)
         t0 = time.time()
 
+        if policy == "nn" and calibration is not None:
+            from beamloop.controller.knob_calibration import ResponseCalibration
+
+            try:
+                loaded = ResponseCalibration.load(calibration)
+                options["calibration"], options["play"] = loaded.gain, loaded.play_m
+            except (OSError, ValueError) as exc:
+                raise typer.BadParameter(str(exc), param_hint="--calibration") from None
+
         async def main():
             backend = ZmqTwinBackend(ctrl, data_addr)
             await backend.connect()
             try:
+                if policy == "nn" and "calibration" not in options:
+                    from beamloop.controller.inference import default_estimator
+                    from beamloop.controller.knob_calibration import measure_response
+
+                    console.print("nn: measuring the knobs' response matrix with the network (once; --calibration "
+                                  "reuses a saved one) ...")
+                    knobs = await backend.knobs()
+                    cal_knobs = [k for k in knobs if k in DEFAULT_MISALIGN]
+                    cal = await measure_response(backend, default_estimator(), cal_knobs)
+                    options["calibration"], options["play"] = cal.gain, cal.play_m
+                    path = cal.save(out / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}.json")
+                    console.print(f"response matrix measured in {cal.frames} frames: {path}")
                 return await run_job(backend, cfg, on_event=display)
             finally:
                 await backend.close()
@@ -192,7 +220,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
     @bench.command("align")
     def bench_align(
-        policy: str = typer.Option("bo", "--policy", help="Alignment policy (bo, nn, ...)."),
+        policy: str = typer.Option("bo", "--policy", help="Alignment policy (bo, nn, ...), or several comma-separated "
+                                   "(e.g. nn,bo) to compare them on the same seeded trials in one JSON object."),
         axes: str = typer.Option("C1,A1x", "--axes", help="Axes: C1,A1x,A1y,B2x,B2y."),
         trials: int = typer.Option(100, "--trials", help="Number of random misalignments."),
         seed: int = typer.Option(0, "--seed", help="Seed: the same seed repeats the same trials."),
@@ -202,33 +231,59 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         stop_cost: Optional[float] = typer.Option(None, "--stop-cost", help="bo: stop threshold (default: calibrated on the twin before the trials)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         out: Optional[Path] = typer.Option(None, "--out", help="Result file (default bench_results/align_<policy>_<axes>.json)."),
+        misalign_scale: float = typer.Option(1.0, "--misalign-scale", help="Scale the misalignment windows (default C1/A1 +-150 nm, B2 +-2 um)."),
     ) -> None:
         """Success rate and frames needed over many random misalignments of the in-process twin."""
         import warnings
 
         from rich.console import Console
 
-        from beamloop.controller.align_bench import BenchConfig, parse_axes, run_bench
+        from beamloop.controller.align_bench import DEFAULT_MISALIGN, BenchConfig, parse_axes, run_bench
         from beamloop.controller.align_defaults import policy_options
         from beamloop.tools.benchio import emit
 
         warnings.filterwarnings("ignore", message="aberrations too large")
+        if not 0 < misalign_scale <= 3:
+            raise typer.BadParameter(f"must be in (0, 3], got {misalign_scale}", param_hint="--misalign-scale")
         try:
             knob_axes = parse_axes(axes)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--axes") from None
-        options = policy_options(policy, knob_axes, max_frames or None, stop_cost)
-        cfg = BenchConfig(policy=policy, axes=knob_axes, trials=trials, seed=seed, noise=noise, drift=drift,
-                          policy_options=options, calibrate_stop=(policy == "bo" and stop_cost is None))
+        policies = [p.strip() for p in policy.split(",") if p.strip()]
+        from beamloop.controller.policies import available_policies
+
+        unknown = [p for p in policies if p not in available_policies()]
+        if not policies or unknown or len(set(policies)) != len(policies):
+            raise typer.BadParameter(f"give one or more distinct policies of {', '.join(available_policies())}, "
+                                     f"comma-separated; got {policy!r}", param_hint="--policy")
         console = Console(stderr=True)
-        t0 = time.perf_counter()
+        results = {}
+        for pol in policies:
+            options = policy_options(pol, knob_axes, max_frames or None, stop_cost)
+            cfg = BenchConfig(policy=pol, axes=knob_axes, trials=trials, seed=seed, noise=noise, drift=drift,
+                              policy_options=options, calibrate_stop=(pol == "bo" and stop_cost is None),
+                              calibrate_response=(pol == "nn"),
+                              misalign={a: misalign_scale * DEFAULT_MISALIGN[a] for a in knob_axes})
+            t0 = time.perf_counter()
 
-        def progress(i, trial):
-            resid = ", ".join(f"{k} {v * 1e9:.1f} nm" for k, v in trial["residual"].items())
-            console.print(f"trial {i + 1}/{trials}: {trial['frames']} frames, success={trial['success']} "
-                          f"({time.perf_counter() - t0:.0f} s) residual {resid}")
+            def progress(i, trial, pol=pol, t0=t0):
+                resid = ", ".join(f"{k} {v * 1e9:.1f} nm" for k, v in trial["residual"].items())
+                console.print(f"[{pol}] trial {i + 1}/{trials}: {trial['frames']} frames, success={trial['success']} "
+                              f"({time.perf_counter() - t0:.0f} s) residual {resid}")
 
-        result = run_bench(cfg, progress=progress)
-        result["policy_options"] = {k: v for k, v in cfg.policy_options.items() if isinstance(v, (int, float, str, type(None)))}
-        name = f"align_{policy}_{'_'.join(a.replace('.', '') for a in knob_axes)}"
-        emit(name, result, as_json, out)
+            result = run_bench(cfg, progress=progress)
+            result["policy_options"] = {k: v for k, v in cfg.policy_options.items() if isinstance(v, (int, float, str, type(None)))}
+            results[pol] = result
+        axes_tag = '_'.join(a.replace('.', '') for a in knob_axes)
+        if len(policies) == 1:
+            emit(f"align_{policies[0]}_{axes_tag}", results[policies[0]], as_json, out)
+            return
+        # several policies on the same seeded trials: one object, one entry per policy
+        combined = {
+            "axes": knob_axes, "trials": trials, "seed": seed, "policies": policies,
+            "success_criterion": results[policies[0]]["success_criterion"],
+            "summary": {p: {k: r[k] for k in ("success_rate", "frames_median", "frames_mean", "frames_std", "wall_s")}
+                        for p, r in results.items()},
+            "results": results,
+        }
+        emit(f"align_{'_vs_'.join(policies)}_{axes_tag}", combined, as_json, out)

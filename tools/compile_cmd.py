@@ -19,7 +19,7 @@ def _quiet_library_warnings() -> None:
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("compile")
     def compile_(
-        model: str = typer.Argument(..., help="network: alignment | trigger"),
+        model: str = typer.Argument(..., help="network: alignment | alignment_fine | trigger"),
         out: Optional[Path] = typer.Option(None, "--out", help="output folder (default hls_out/<model>/)"),
         vectors: Optional[int] = typer.Option(None, "--vectors", help="bit-exact vectors (default from the YAML)"),
         rtl_vectors: Optional[int] = typer.Option(None, "--rtl-vectors",

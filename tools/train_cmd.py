@@ -14,20 +14,23 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @train.command("alignment")
     def alignment(
         out: Path = typer.Option(None, help="weights directory (default: the committed models/weights)"),
-        data_dir: Path = typer.Option(Path("data/alignment"), help="HDF5 shards (reused if present)"),
-        n_train: int = typer.Option(2048, help="training pairs"),
-        n_val: int = typer.Option(512, help="held-out pairs"),
-        epochs: int = typer.Option(60, help="float pre-training epochs (then 2 QAT epochs)"),
+        data_dir: Path = typer.Option(Path("data/alignment-v3"), help="HDF5 feature shards (reused if present)"),
+        n_train: int = typer.Option(20480, help="training pairs (whole range)"),
+        n_fine: int = typer.Option(12288, help="extra near-aligned training pairs for the fine network"),
+        n_val: int = typer.Option(2048, help="held-out pairs"),
+        epochs: int = typer.Option(120, help="float pre-training epochs (then 10 QAT epochs)"),
         workers: int = typer.Option(2, help="data-generation worker processes"),
-        max_train_seconds: float = typer.Option(420.0, help="wall-clock cap of the training loop"),
+        max_train_seconds: float = typer.Option(300.0, help="wall-clock cap of the training loops"),
         seed: int = typer.Option(0),
     ) -> None:
-        """Generate Ronchigram pairs with the twin and train the alignment CNN."""
+        """Generate Ronchigram pairs with the twin and train the coarse and fine alignment MLPs on their
+        local-magnification features."""
         from beamloop.models.alignment_pipeline import run
         from beamloop.models.model_card import write_card
         from beamloop.models.registry import WEIGHTS_DIR
 
-        meta = run(out or WEIGHTS_DIR, data_dir, n_train, n_val, epochs, workers, max_train_seconds, seed, typer.echo)
+        meta = run(out or WEIGHTS_DIR, data_dir, n_train, n_val, epochs, workers, max_train_seconds, seed, typer.echo,
+                   n_fine=n_fine)
         card = write_card(out or WEIGHTS_DIR)
         typer.echo(f"held-out RMSE (nm): {meta['metrics_heldout']['rmse_nm']}\nmodel card: {card}")
 

@@ -23,6 +23,26 @@ def test_bench_align_prints_the_required_json(tmp_path):
     assert json.loads(out.read_text())["frames_max"] <= 3
 
 
+def test_bench_align_compares_policies_on_the_same_trials(tmp_path):
+    """--policy nn,bo: one JSON object with a result per policy (same seeded misalignments); the nn
+    entry carries the response calibration it measured before the trials."""
+    out = tmp_path / "c.json"
+    res = CliRunner().invoke(app, ["bench", "align", "--policy", "nn,bo", "--axes", "C1,A1x", "--trials", "2",
+                                   "--max-frames", "6", "--stop-cost", "0.048", "--seed", "1", "--json",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(out.read_text())
+    assert r["policies"] == ["nn", "bo"] and r["trials"] == 2
+    for p in ("nn", "bo"):
+        assert r["results"][p]["policy"] == p and r["results"][p]["trials"] == 2
+        assert set(r["summary"][p]) == {"success_rate", "frames_median", "frames_mean", "frames_std", "wall_s"}
+    cal = r["results"]["nn"]["response_calibration"]
+    assert cal["frames"] > 0 and set(cal["play_nm"]) == {"C10", "C12.x", "C12.y"}
+    assert "response_calibration" not in r["results"]["bo"]
+    bad = CliRunner().invoke(app, ["bench", "align", "--policy", "nn,nn", "--trials", "1"])
+    assert bad.exit_code != 0 and "policies" in bad.output
+
+
 def test_align_rejects_unknown_axis_and_policy():
     res = CliRunner().invoke(app, ["align", "--axes", "C1,Z9"])
     assert res.exit_code != 0 and "axes" in res.output

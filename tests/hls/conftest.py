@@ -135,9 +135,15 @@ def hls_settings():
 
 
 def settings_for(model: str, io_type: str, da4ml: bool = False, **kw) -> HlsSettings:
-    base = HlsSettings.load("trigger" if io_type == "io_parallel" else "alignment")
+    """The trigger YAML (Latency strategy, part, clock, precision) with ``io_type`` and ``kw`` set.
+
+    Both committed networks are MLPs now (``io_parallel``), so the ``io_stream`` settings of the
+    small CNN are the trigger's with the io type changed.
+    """
+    base = HlsSettings.load("trigger")
     base.model = model
     base.project_name = f"{model}_test"
+    base.io_type = io_type
     base.layer_reuse_factor = kw.pop("layer_reuse_factor", {})
     base.da4ml = dict(base.da4ml) if da4ml else {}
     for k, v in kw.items():

@@ -69,6 +69,36 @@ def test_cnn_stream_project_is_bit_exact(small_cnn, tmp_path, hls_settings):
     assert 1024 <= r.latency.interval_cycles < 2300 and r.latency.is_estimate
 
 
+def test_alignment_mlp_with_committed_config_is_bit_exact(tmp_path):
+    """The alignment MLP's architecture (untrained) through hls/configs/alignment.yaml as committed:
+    Resource strategy, reuse factor = n_in per layer, a few realistic twin inputs, estimate by hand."""
+    from beamloop.hls.hls4ml_project import HlsSettings
+    from beamloop.models.alignment_net import N_FEATURES
+    from beamloop.models.registry import load
+
+    wdir = tmp_path / "weights"          # metadata only: untrained weights, identity standardisation
+    wdir.mkdir()
+    (wdir / "alignment.json").write_text(json.dumps({
+        "arch": {"kind": "mlp", "hidden": [128, 64], "n_features": N_FEATURES},
+        "feature_mean": [0.0] * N_FEATURES, "feature_std": [1.0] * N_FEATURES}))
+    torch.manual_seed(0)
+    net = load("alignment", weights_dir=wdir, pretrained=False)
+    s = HlsSettings.load("alignment")
+    s.bitexact = {**s.bitexact, "n_realistic": 3}
+    r = compile_network(net, s, tmp_path / "out", n_vectors=200, log=lambda m: None)
+    assert r.bitexact.matches == r.bitexact.total == 200
+    assert r.vector_source.startswith("3 realistic")
+    assert r.hls_model.config.get_config_value("IOType") == "io_parallel"
+    dense = {row["name"]: (row["reuse_factor"], row["strategy"]) for row in r.layers if row["class"] == "Dense"}
+    assert dense == {"Dense_MatMul_0": (216, "resource"), "Dense_MatMul_1": (128, "resource"),
+                     "Dense_MatMul_2": (64, "resource")}
+    # by hand as in test_latency.test_parallel_dataflow_mlp_by_hand: 1 + (3+215+1) + 1 + (3+127+1) + 1 + (3+63+1) + 1
+    assert (r.latency.pipeline_style, r.latency.cycles, r.latency.interval_cycles) == ("dataflow", 421, 219)
+    assert r.latency.ns < s.latency_target_ns
+    rep = json.loads((r.out_dir / "report.json").read_text())
+    assert rep["io_type"] == "io_parallel" and rep["hls4ml_latency_estimate"]["latency_cycles"] == 421
+
+
 def test_missing_gxx_is_reported(small_mlp, tmp_path, monkeypatch, hls_settings):
     monkeypatch.setenv("PATH", str(tmp_path))   # an empty directory: no g++
     with pytest.raises(ToolMissingError) as err:

@@ -12,11 +12,24 @@ from beamloop.hls.hls4ml_project import HlsSettings
 def test_committed_configs_match_the_issue():
     a = HlsSettings.load("alignment")
     t = HlsSettings.load("trigger")
-    assert (a.io_type, a.strategy.lower(), a.backend) == ("io_stream", "latency", "Vitis")
+    # alignment: the 216-feature MLP; Resource strategy (weights in ROMs, shared multipliers)
+    assert (a.io_type, a.strategy.lower(), a.backend) == ("io_parallel", "resource", "Vitis")
     assert (t.io_type, t.strategy.lower(), t.backend) == ("io_parallel", "latency", "Vitis")
+    assert a.default_precision == t.default_precision == "fixed<32,16>" and a.layer_precision == {}
     assert a.clock_mhz == t.clock_mhz == 200.0
     assert a.latency_target_ns == 11500 and t.latency_target_ns == 100
     assert t.da4ml["module"] == "trigger_net" and t.da4ml["in_bits"] == 8
+
+
+def test_fine_alignment_config_is_the_coarse_one_renamed():
+    """alignment_fine is the same MLP with other weights: every hls4ml setting must agree."""
+    from dataclasses import asdict
+
+    a, f = asdict(HlsSettings.load("alignment")), asdict(HlsSettings.load("alignment_fine"))
+    assert (f["model"], f["project_name"]) == ("alignment_fine", "alignment_fine_net")
+    for k in ("model", "project_name"):
+        a.pop(k), f.pop(k)
+    assert a == f
 
 
 def test_bad_config_is_rejected_with_the_key(tmp_path):
@@ -79,6 +92,33 @@ def test_yaml_reuse_and_precision_reach_the_hls4ml_config(small_mlp, tmp_path, h
         hls_config(model, s)
 
 
+def test_alignment_yaml_fits_the_network(tmp_path):
+    """Every per-layer reuse factor of hls/configs/alignment.yaml names a layer of the alignment MLP
+    and is one hls4ml's Resource dense accepts as is (else hls4ml would silently round it)."""
+    import hls4ml
+
+    from beamloop.hls import qonnx_flow
+    from beamloop.hls.hls4ml_project import hls_config
+    from beamloop.models.alignment_net import INPUT_SHAPE
+    from beamloop.models.registry import build
+
+    module = build("alignment").eval()
+    model = qonnx_flow.clean(qonnx_flow.export_qonnx(module, INPUT_SHAPE, tmp_path / "a.onnx"), False)
+    s = HlsSettings.load("alignment")
+    cfg = hls_config(model, s)                        # raises if a pattern matches no layer
+    dense = {n.name: model.get_tensor_shape(n.input[1]) for n in model.graph.node if n.op_type == "MatMul"}
+    assert sorted(dense) == sorted(s.layer_reuse_factor) == ["MatMul_0", "MatMul_1", "MatMul_2"]
+    assert dense["MatMul_0"] == [216, 128]
+    backend = hls4ml.backends.get_backend("Vitis")
+    mults = 0
+    for name, (n_in, n_out) in dense.items():
+        rf = cfg["LayerName"][name]["ReuseFactor"]
+        assert rf == s.layer_reuse_factor[name]
+        assert rf in backend.get_valid_reuse_factors(n_in, n_out), (name, n_in, n_out, rf)
+        mults += n_in * n_out // rf
+    assert mults == 128 + 64 + 10                     # one multiplier per output neuron (docs/hls.md)
+
+
 def test_compile_trigger_cli_end_to_end(tmp_path):
     """`beamloop compile trigger` through the registry (untrained weights: plumbing), small vector counts."""
     from beamloop.tools.cli import app
@@ -89,3 +129,13 @@ def test_compile_trigger_cli_end_to_end(tmp_path):
     assert "bit-exact: 150/150" in res.output and "bit-exact RTL: 120/120" in res.output
     assert "stays in the output folder" in res.output
     assert (tmp_path / "rtl" / "trigger_net.v").exists() and (tmp_path / "hls4ml_prj" / "build_prj.tcl").exists()
+
+
+def test_rounded_reuse_factors_are_reported():
+    from beamloop.hls.hls4ml_project import reuse_factor_changes
+
+    s = HlsSettings.load("alignment")
+    s.layer_reuse_factor = {"MatMul_0": 100, "MatMul_1": 64}
+    rows = [{"name": "Dense_MatMul_0", "reuse_factor": 108}, {"name": "Dense_MatMul_1", "reuse_factor": 64},
+            {"name": "Relu_0", "reuse_factor": 1}]
+    assert reuse_factor_changes(rows, s) == ["Dense_MatMul_0: asked 100, hls4ml uses 108"]

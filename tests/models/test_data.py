@@ -1,4 +1,5 @@
-"""Twin data: shards round-trip with SI labels; pairs differ only by the known defocus step."""
+"""Twin data: shards round-trip with SI labels and features; pairs differ by the known defocus step;
+features measure the local magnification the physics predicts."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ import pytest
 
 from beamloop.models.alignment_data import Randomisation, read_shards, simulate_pairs, write_shard
 from beamloop.models.preprocess import AXES, pair_to_input, pairs_to_input
+from beamloop.models.ronchigram_features import FeatureConfig, frame_features, pair_features
 
-TINY = Randomisation(size_px=32, max_oversample=4, sample_patch_px=384, label_halfwidth_m=(20e-9, 20e-9, 20e-9, 200e-9, 200e-9),
-                     small_halfwidth_m=(5e-9, 5e-9, 5e-9, 50e-9, 50e-9), nuisance_halfwidth_m=(1e-9,) * 7,
+TINY = Randomisation(size_px=64, max_oversample=4, sample_patch_px=384, label_halfwidth_m=(20e-9, 20e-9, 20e-9, 200e-9, 200e-9),
+                     nuisance_halfwidth_m=(1e-9,) * 7,
                      delta_c10_m=20e-9, focal_spread_fraction=0.0)
 
 
 @pytest.fixture(scope="module")
 def tiny_data():
-    return simulate_pairs(3, seed=5, rnd=TINY, group=3)
+    return simulate_pairs(3, seed=5, rnd=TINY, group=3, keep_pairs=True)
 
 
 def test_shard_round_trip_labels_in_metres(tmp_path, tiny_data):
@@ -23,12 +25,16 @@ def test_shard_round_trip_labels_in_metres(tmp_path, tiny_data):
     d, attrs = read_shards([p])
     np.testing.assert_array_equal(d["pairs"], tiny_data["pairs"])
     np.testing.assert_array_equal(d["labels"], tiny_data["labels"])
+    np.testing.assert_array_equal(d["features"], tiny_data["features"])
+    assert d["features"].shape == (3, FeatureConfig().n_features) and np.all(np.isfinite(d["features"]))
+    # the stored features are those of the stored pairs
+    np.testing.assert_allclose(d["features"][1], pair_features(*d["pairs"][1]), rtol=1e-6)
     assert attrs["delta_c10_m"] == pytest.approx(20e-9)
     assert d["labels"].shape == (3, len(AXES))
     # SI: labels are metres, inside the randomisation box
     assert np.all(np.abs(d["labels"]) <= np.array(TINY.label_halfwidth_m) + 1e-18)
     assert np.abs(d["labels"]).max() < 1e-6
-    assert d["pairs"].dtype == np.uint16 and d["pairs"].shape == (3, 2, 32, 32)
+    assert d["pairs"].dtype == np.uint16 and d["pairs"].shape == (3, 2, 64, 64)
     assert d["pairs"].max() > 0
 
 
@@ -47,17 +53,71 @@ def test_pair_images_differ(tiny_data):
     assert np.mean(np.abs(a - b)) > 0.01 * np.mean(a)  # the two defoci look different
 
 
-def test_preprocess_zero_mean_crop_and_errors():
+def test_shards_with_other_features_are_refused(tmp_path, tiny_data):
+    import h5py
+
+    p0 = write_shard(tmp_path / "s-0000.h5", tiny_data, TINY)
+    p1 = write_shard(tmp_path / "s-0001.h5", tiny_data, TINY, FeatureConfig(grid=2))
+    with pytest.raises(ValueError, match="feature configuration"):
+        read_shards([p0, p1])
+    with h5py.File(p1, "a") as f:
+        del f["features"]
+    with pytest.raises(ValueError, match="older data format"):
+        read_shards([p1])
+
+
+def _speckle(shape, corr_px, rng):
+    """A positive random texture with correlation length ``corr_px`` (an amorphous 'sample')."""
+    from scipy.ndimage import gaussian_filter
+
+    s = gaussian_filter(rng.standard_normal(shape), corr_px)
+    return 1.0 + 0.3 * s / s.std()
+
+
+def test_features_measure_local_magnification_and_anisotropy():
+    """Structure tensor / variance scales as magnification^-2: a texture stretched 2x along x
+    has 4x less gradient energy along x; log(tr/var) drops by log 4 for an isotropic 2x zoom."""
+    from scipy.ndimage import zoom
+
     rng = np.random.default_rng(0)
-    img = rng.poisson(50, (64, 64)).astype(float)
-    x = pair_to_input(img, img * 3)
-    assert x.shape == (2, 32, 32)
-    np.testing.assert_allclose(x.mean(axis=(1, 2)), 0.0, atol=1e-5)
-    np.testing.assert_allclose(x[0], x[1], atol=1e-5)  # dose does not matter
-    np.testing.assert_allclose(x[0] + 1, img[16:48, 16:48] / img[16:48, 16:48].mean(), rtol=1e-5)  # central crop
+    cfg = FeatureConfig(grid=1, span=1.0, scales=(0.7,))
+    base = _speckle((512, 512), 3.0, rng)
+    f1 = frame_features(base[128:256, 128:256], cfg)
+    f2 = frame_features(zoom(base, 2.0, order=3)[256:384, 256:384], cfg)  # magnified 2x
+    assert f1[0] - f2[0] == pytest.approx(np.log(4.0), abs=0.35)
+    assert abs(f1[1]) < 0.2 and abs(f2[1]) < 0.2  # isotropic
+    fx = frame_features(zoom(base, (1.0, 2.0), order=3)[128:256, 256:384], cfg)  # stretched along x (columns)
+    assert fx[1] < -0.4  # (Txx - Tyy)/tr: less gradient along x
+    fy = frame_features(zoom(base, (2.0, 1.0), order=3)[256:384, 128:256], cfg)
+    assert fy[1] > 0.4
+
+
+def test_features_are_dose_and_gain_invariant_and_refuse_bad_frames():
+    rng = np.random.default_rng(1)
+    img = _speckle((128, 128), 2.0, rng) * 100
+    np.testing.assert_allclose(frame_features(img), frame_features(img * 7.5), rtol=1e-9, atol=1e-9)
+    x = pair_features(img, img[::-1])
+    assert x.shape == (FeatureConfig().n_features,) and x.dtype == np.float32
     with pytest.raises(ValueError, match="NaN"):
-        pair_to_input(np.full((64, 64), np.nan), img)
+        frame_features(np.full((128, 128), np.nan))
     with pytest.raises(ValueError, match="empty"):
-        pair_to_input(np.zeros((64, 64)), img)
+        frame_features(np.zeros((128, 128)))
+    with pytest.raises(ValueError, match="negative"):
+        frame_features(-img)
+    with pytest.raises(ValueError, match="2-D"):
+        frame_features(img[0])
+
+
+def test_preprocess_standardises_and_checks_shapes():
+    rng = np.random.default_rng(0)
+    img = rng.poisson(50, (128, 128)).astype(float) + 1
+    n = FeatureConfig().n_features
+    f = pair_features(img, img * 3)
+    x = pair_to_input(img, img * 3, f * 0.5, np.full(n, 2.0))
+    np.testing.assert_allclose(x, (f - f * 0.5) / 2.0, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="NaN"):
+        pair_to_input(np.full((128, 128), np.nan), img, f, np.ones(n))
+    with pytest.raises(ValueError, match="expects"):
+        pair_to_input(img, img, f[:10], np.ones(10))
     with pytest.raises(ValueError, match=r"\(N, 2, H, W\)"):
-        pairs_to_input(np.zeros((3, 64, 64)))
+        pairs_to_input(np.zeros((3, 64, 64)), f, np.ones(n))

@@ -1,0 +1,211 @@
+"""Measure how the knobs drive the aberrations (the corrector's response matrix), with the network.
+
+A real column's knobs are not the aberrations: each has a scale error and drives others a little
+(a coma / beam-tilt knob of a few um typically moves defocus and two-fold astigmatism by tens of
+nm). Correcting with the identity then converges slowly: every coma correction re-misaligns C1
+and A1. Autotuners therefore measure the response once per instrument/session and correct with
+its inverse. This module does that with the alignment network as the sensor:
+
+for each knob ``k``: set ``u0 + s_k e_k`` and ``u0 - s_k e_k`` (``repeats`` times, alternating
+the order so the knobs' play cancels), take a Ronchigram pair (``C10 -/+ delta``) at each, and
+take ``G[:, k] = (estimate(+) - estimate(-)) / (2 s_k)``. A constant misalignment cancels in the
+difference. The knobs are put back to ``u0`` at the end (also on error). An off-diagonal gain
+that is not significant (``|g| < significance x`` its standard error over the repeats) is set
+to 0, and so is every gain of a knob into an aberration of *higher* radial order than the one it
+drives (a stigmator into coma): physically these are tiny (a 150 nm stigmator step moves B2 by a
+few nm, far below the network's B2 noise), while what the network reports there is its own
+confusion between terms (measured: an apparent 3 um/um of A1 into B2), which would make every A1
+correction swing the coma knobs. The coma knobs' leak into C1 and A1 (tens of nm per um, what
+slows an uncalibrated loop) is kept.
+
+Units: knob values and steps in metres; ``G`` is dimensionless (aberration metres per knob
+metre). The result is ``{aberration: {knob: gain}}``, the format of
+``beamloop.sim.microscope.Microscope.calibration()`` and of ``NNPolicyConfig.calibration``
+(by default with the diagonal kept at its nominal 1, see :func:`measure_response`);
+JSON-able (``save`` / ``load``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from beamloop.controller.backend import MicroscopeBackend
+
+# Knob steps (m) per aberration the knob nominally drives: large enough that the network's
+# error (~10-25 nm for C1/A1, a few hundred nm for B2) is small against 2 x step, inside its range.
+DEFAULT_STEPS: dict[str, float] = {"C10": 150e-9, "C12.x": 150e-9, "C12.y": 150e-9, "C21.x": 2e-6, "C21.y": 2e-6}
+
+
+@dataclass
+class ResponseCalibration:
+    """Measured response: ``gain[aberration][knob]`` (dimensionless), the frames it took, and
+    the standard error of each gain from the repeats (NaN with one repeat)."""
+
+    gain: dict[str, dict[str, float]]
+    stderr: dict[str, dict[str, float]] = field(default_factory=dict)
+    frames: int = 0
+    steps_m: dict[str, float] = field(default_factory=dict)
+    measured_diagonal: dict[str, float] = field(default_factory=dict)
+    diagonal: str = "measured"
+    play_m: dict[str, float] = field(default_factory=dict)  # measured hysteresis play (backlash) per knob, m
+
+    def to_json(self) -> str:
+        return json.dumps({"gain": self.gain, "stderr": self.stderr, "frames": self.frames, "steps_m": self.steps_m,
+                           "measured_diagonal": self.measured_diagonal, "diagonal": self.diagonal,
+                           "play_m": self.play_m,
+                           "units": "aberration metres per knob metre"}, indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json() + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ResponseCalibration":
+        d = json.loads(Path(path).read_text())
+        if "gain" not in d or not isinstance(d["gain"], dict):
+            raise ValueError(f"{path}: not a response calibration (no 'gain' table)")
+        gain = {a: {k: float(v) for k, v in row.items()} for a, row in d["gain"].items()}
+        for a, row in gain.items():
+            if not all(np.isfinite(v) for v in row.values()):
+                raise ValueError(f"{path}: gain row {a!r} has non-finite values")
+        return cls(gain=gain, stderr=d.get("stderr", {}), frames=int(d.get("frames", 0)), steps_m=d.get("steps_m", {}),
+                   measured_diagonal=d.get("measured_diagonal", {}), diagonal=d.get("diagonal", "measured"),
+                   play_m={k: float(v) for k, v in d.get("play_m", {}).items()})
+
+
+async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[str],
+                           steps: dict[str, float] | None = None, repeats: int = 3,
+                           significance: float = 3.0, diagonal: str = "nominal",
+                           play_repeats: int = 6) -> ResponseCalibration:
+    """Measure ``G`` for ``knobs`` around the current setting (see the module docstring).
+
+    ``estimator``: :class:`beamloop.controller.inference.Estimator` (``predict``, ``axes``,
+    ``delta_c10``); the focus knob (aberration C10) must be among the instrument's knobs.
+    Refuses (``ValueError``) steps that would leave a knob's limits; nothing is moved then.
+    ``diagonal``: ``"nominal"`` keeps each knob's gain on its own aberration at 1 (the knobs are
+    scaled to their aberration by the instrument's own calibration; the network's estimates at
+    +-2 um of coma are shrunk by up to 40 % - regression to the mean - which as a gain would make
+    every coma correction overshoot) and measures only the cross-talk; ``"measured"`` uses the
+    measured diagonal too. The measured diagonal is always reported in ``measured_diagonal``.
+
+    Play (backlash): for the knobs of first-order aberrations (focus, stigmators: the ones whose
+    play matters against a 20 nm tolerance), ``play_repeats`` times each, the setting ``u0`` is
+    approached once from below (via ``u0 - s``) and once from above (via ``u0 + s``) and a pair
+    taken there; a play of half-width ``h`` shifts the aberration by ``2 h`` between the two for a
+    stigmator and by ``h`` for the focus knob (its own pair's first move re-engages the play from
+    above). ``play_m[k] = max(0, difference / factor)``; the nn policy compensates it
+    (:class:`~beamloop.controller.nn_policy.NNPolicyConfig` ``play``). ``play_repeats=0`` skips it.
+    """
+    if diagonal not in ("nominal", "measured"):
+        raise ValueError(f"diagonal must be 'nominal' or 'measured', got {diagonal!r}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    info = await backend.knobs()
+    unknown = [k for k in knobs if k not in info]
+    if unknown:
+        raise ValueError(f"unknown knob(s) {unknown}; the instrument has {sorted(info)}")
+    focus = [k for k, i in info.items() if i.aberration == "C10"]
+    if not focus:
+        raise ValueError("the response calibration needs a focus knob (aberration C10) for its defocus pairs")
+    focus_knob = focus[0]
+    delta = float(estimator.delta_c10)
+    u0 = await backend.get(list(set(knobs) | {focus_knob}))
+    st = {k: float((steps or {}).get(k, DEFAULT_STEPS.get(info[k].aberration or k, np.nan))) for k in knobs}
+    bad = [k for k, s in st.items() if not (np.isfinite(s) and s > 0)]
+    if bad:
+        raise ValueError(f"no calibration step for knob(s) {bad}; give steps={{knob: metres}}")
+    for k in knobs:  # every setting the procedure will visit must lie inside the limits
+        lo, hi = info[k].minimum, info[k].maximum
+        extra = delta if k == focus_knob else 0.0
+        if not (lo <= u0[k] - st[k] - extra and u0[k] + st[k] + extra <= hi):
+            raise ValueError(f"knob {k!r}: {u0[k]:.3g} +- {st[k]:.3g} m (+- the pair) leaves its limits [{lo}, {hi}] m")
+
+    axes = list(estimator.axes)
+    frames = 0
+
+    async def pair_estimate(setting: dict[str, float]) -> np.ndarray:
+        nonlocal frames
+        imgs = []
+        for sign in (-1, 1):
+            await backend.set({**setting, focus_knob: setting[focus_knob] + sign * delta})
+            imgs.append(np.asarray((await backend.acquire()).image, dtype=np.float64))
+            frames += 1
+        mean, _ = estimator.predict(np.stack(imgs)[None])
+        return mean[0]
+
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in knobs}
+    play_knobs = [k for k in knobs if _order(info[k].aberration or k) == 1 and (info[k].aberration or k) in axes]
+    play_diff: dict[str, list[float]] = {k: [] for k in play_knobs}
+    try:
+        for r in range(repeats):
+            for k in knobs:
+                est = {}
+                for sign in ((1, -1) if r % 2 == 0 else (-1, 1)):
+                    est[sign] = await pair_estimate({**u0, k: u0[k] + sign * st[k]})
+                cols[k].append((est[1] - est[-1]) / (2 * st[k]))
+        for r in range(play_repeats):
+            for k in play_knobs:
+                i = axes.index(info[k].aberration or k)
+                est = {}
+                for sign in ((1, -1) if r % 2 == 0 else (-1, 1)):
+                    await backend.set({k: u0[k] + sign * st[k]})  # approach u0 from above (+1) / below (-1)
+                    est[sign] = await pair_estimate(dict(u0))
+                play_diff[k].append(float(est[1][i] - est[-1][i]))
+    finally:
+        await backend.set(u0)
+    play = {k: max(0.0, float(np.mean(v)) / (1.0 if k == focus_knob else 2.0)) for k, v in play_diff.items() if v}
+    # standard errors: the estimator's noise on aberration a is one number for all knobs, so pool
+    # it over every column's repeats (sample gain x 2 s_k = a difference of two estimates)
+    gain, stderr, measured_diag = {}, {}, {}
+    for i, a in enumerate(axes):
+        diffs = [(np.array([c[i] for c in cols[k]]) - np.mean([c[i] for c in cols[k]])) * 2 * st[k] for k in knobs]
+        dof = len(knobs) * (repeats - 1)
+        sd_diff = float(np.sqrt(sum(float((d**2).sum()) for d in diffs) / dof)) if dof > 0 else float("nan")
+        gain[a], stderr[a] = {}, {}
+        for k in knobs:
+            g = float(np.mean([c[i] for c in cols[k]]))
+            se = sd_diff / (2 * st[k]) / np.sqrt(repeats)
+            drives = info[k].aberration or k
+            if drives != a and (_order(a) >= _order(drives) or (dof > 0 and abs(g) < significance * se)):
+                g = 0.0  # not physical / not resolved: no cross-talk assumed
+            if drives == a:
+                measured_diag[k] = g
+                if diagonal == "nominal":
+                    g = 1.0
+            gain[a][k], stderr[a][k] = g, se
+    return ResponseCalibration(gain=gain, stderr=stderr, frames=frames, steps_m=st, measured_diagonal=measured_diag,
+                               diagonal=diagonal, play_m=play)
+
+
+def _order(aberration: str) -> int:
+    """Radial order n of a Krivanek coefficient name ``Cnm[.x|.y]`` (C10 -> 1, C21.x -> 2)."""
+    try:
+        return int(aberration[1])
+    except (IndexError, ValueError):
+        return 99
+
+
+def response_matrix(calibration: dict[str, dict[str, float]] | None, aberrations: list[str], knobs: list[str]) -> np.ndarray:
+    """The square block ``G[aberration_i, knob_j]`` for these aberrations and knobs; identity
+    where ``calibration`` is None. Raises ``ValueError`` if the block is missing or singular."""
+    n = len(knobs)
+    if calibration is None:
+        return np.eye(n)
+    G = np.zeros((len(aberrations), n))
+    for i, a in enumerate(aberrations):
+        row = calibration.get(a)
+        if row is None:
+            raise ValueError(f"calibration has no row for aberration {a!r}; it has {sorted(calibration)}")
+        for j, k in enumerate(knobs):
+            if k not in row:
+                raise ValueError(f"calibration row {a!r} has no gain for knob {k!r}")
+            G[i, j] = row[k]
+    if not np.all(np.isfinite(G)) or np.linalg.cond(G) > 1e3:
+        raise ValueError(f"calibration block for {knobs} is singular or ill-conditioned (cond {np.linalg.cond(G):.3g})")
+    return G

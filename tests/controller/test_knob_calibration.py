@@ -1,0 +1,188 @@
+"""Knob response calibration: measured with a stand-in estimator that reads the truth from the
+images, so the procedure (steps, pairs, differences, pruning, restore, refusals) is tested
+independently of the trained network; and the nn policy's use of the matrix."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from beamloop.controller.backend import Frame, KnobInfo, MicroscopeBackend
+from beamloop.controller.knob_calibration import ResponseCalibration, measure_response, response_matrix
+
+AB = ("C10", "C12.x", "C12.y", "C21.x", "C21.y")
+LIMITS = {"C10": 2e-6, "C12.x": 1e-6, "C12.y": 1e-6, "C21.x": 10e-6, "C21.y": 10e-6}
+# aberrations = OFFSET + G_TRUE @ knobs: scale errors, stigmator cross-talk, coma knobs leaking
+# into C1/A1 (3 %), and a stigmator leaking a little into coma (not measurable -> pruned)
+G_TRUE = np.array([
+    [1.05, 0.02, 0.00, 0.03, -0.02],
+    [0.01, 0.97, 0.03, 0.02, 0.01],
+    [0.00, -0.02, 1.02, -0.03, 0.03],
+    [0.00, 0.04, 0.00, 0.98, 0.02],
+    [0.00, 0.00, 0.00, -0.01, 1.01],
+])
+OFFSET = np.array([40e-9, -30e-9, 20e-9, 500e-9, -300e-9])
+
+
+class EncodedColumn(MicroscopeBackend):
+    """A column whose frames carry the true aberrations (nm) in their first five pixels; optional
+    hysteresis play (half-width per knob, m) between the commanded and the effective values."""
+
+    def __init__(self, play=None):
+        self.u = {k: 0.0 for k in AB}
+        self.eff = dict(self.u)
+        self.play = play or {}
+        self.sets = []
+
+    async def knobs(self):
+        return {k: KnobInfo(k, "m", -LIMITS[k], LIMITS[k], k) for k in AB}
+
+    async def get(self, names=None):
+        return {k: self.u[k] for k in (names or AB)}
+
+    async def set(self, values):
+        for k, v in values.items():
+            (await self.knobs())[k].check(v)
+        self.u.update(values)
+        for k, v in values.items():
+            h = self.play.get(k, 0.0)
+            self.eff[k] = min(max(self.eff[k], v - h), v + h)  # play (backlash) operator
+        self.sets.append(dict(values))
+        return dict(self.u)
+
+    def truth(self):
+        return OFFSET + G_TRUE @ np.array([self.eff[k] for k in AB])
+
+    async def acquire(self):
+        ab = self.truth()
+        img = np.ones((8, 8))
+        img[0, :5] = ab * 1e9
+        return Frame(img, len(self.sets), 0.0, dict(self.u))
+
+
+class ReadingEstimator:
+    """Reports the mean of the two images' encoded aberrations (= the pair centre), plus noise."""
+
+    axes = AB
+    delta_c10 = 50e-9
+    label_scale = np.array([200e-9, 200e-9, 200e-9, 2.5e-6, 2.5e-6])
+
+    def __init__(self, noise_m=0.0, seed=0):
+        self.noise, self.rng = noise_m, np.random.default_rng(seed)
+
+    def predict(self, pairs):
+        pairs = np.asarray(pairs)
+        mean = pairs[:, :, 0, :5].mean(axis=1) * 1e-9
+        return mean + self.rng.normal(0, self.noise, mean.shape), np.full(mean.shape, 1e-9)
+
+
+def test_measures_the_response_and_restores_the_knobs():
+    col = EncodedColumn()
+    cal = asyncio.run(measure_response(col, ReadingEstimator(), list(AB), repeats=2, diagonal="measured"))
+    assert cal.frames == 5 * 2 * 2 * 2 + 6 * 3 * 2 * 2  # response + play of the three first-order knobs
+    np.testing.assert_allclose([cal.measured_diagonal[k] for k in AB], np.diag(G_TRUE), atol=1e-9)
+    nominal = asyncio.run(measure_response(EncodedColumn(), ReadingEstimator(), list(AB), repeats=2))
+    Gn = response_matrix(nominal.gain, list(AB), list(AB))
+    np.testing.assert_array_equal(np.diag(Gn), 1.0)  # default: diagonal nominal, cross-talk measured
+    np.testing.assert_allclose(Gn[~np.eye(5, dtype=bool)], response_matrix(cal.gain, list(AB), list(AB))[~np.eye(5, dtype=bool)])
+    G = response_matrix(cal.gain, list(AB), list(AB))
+    # the focus knob's own pair moves C1 symmetrically: every entry is exact except the pruned ones
+    keep = np.eye(5, dtype=bool)
+    keep[:3, 3:] = True  # coma knobs into C1/A1: measured; other cross-talk pruned by design
+    np.testing.assert_allclose(G[keep], G_TRUE[keep], atol=1e-9)
+    assert np.all(G[~keep] == 0.0)
+    assert cal.play_m == {"C10": 0.0, "C12.x": 0.0, "C12.y": 0.0}
+    assert col.u == {k: 0.0 for k in AB}  # put back
+
+
+def test_noise_sized_cross_talk_is_pruned(tmp_path):
+    cal = asyncio.run(measure_response(EncodedColumn(), ReadingEstimator(noise_m=20e-9, seed=3), list(AB), repeats=4))
+    G = response_matrix(cal.gain, list(AB), list(AB))
+    # coma knobs into C1: 3 % of a 2 um step = 60 nm against 20 nm noise -> resolved
+    assert G[0, 3] == pytest.approx(0.03, abs=0.015)
+    # 2 % of a 150 nm stigmator step into C1 = 3 nm against 20 nm noise -> not resolved, pruned
+    assert G[0, 1] == 0.0
+    p = cal.save(tmp_path / "cal.json")
+    again = ResponseCalibration.load(p)
+    assert again.gain == cal.gain and again.frames == cal.frames
+
+
+def test_refuses_steps_beyond_the_limits_without_moving():
+    col = EncodedColumn()
+    col.u["C21.x"] = 9e-6  # a 2 um step would leave the +-10 um range
+    with pytest.raises(ValueError, match="C21.x"):
+        asyncio.run(measure_response(col, ReadingEstimator(), list(AB)))
+    assert col.sets == []
+    with pytest.raises(ValueError, match="unknown knob"):
+        asyncio.run(measure_response(col, ReadingEstimator(), ["C10", "nope"]))
+
+
+def test_bad_calibration_files_and_blocks_are_refused(tmp_path):
+    p = tmp_path / "x.json"
+    p.write_text('{"gains": {}}')
+    with pytest.raises(ValueError, match="not a response calibration"):
+        ResponseCalibration.load(p)
+    with pytest.raises(ValueError, match="no row"):
+        response_matrix({"C10": {"C10": 1.0, "C12.x": 0.0}}, ["C10", "C12.x"], ["C10", "C12.x"])
+    with pytest.raises(ValueError, match="singular"):
+        response_matrix({"C10": {"C10": 1.0, "C12.x": 1.0}, "C12.x": {"C10": 1.0, "C12.x": 1.0}},
+                        ["C10", "C12.x"], ["C10", "C12.x"])
+    np.testing.assert_array_equal(response_matrix(None, ["C10"], ["C10"]), np.eye(1))
+
+
+def test_nn_policy_with_the_measured_matrix_corrects_cross_talk_in_one_step():
+    """With the coma knobs leaking into C1/A1, an identity-calibrated policy needs more pairs; with
+    the measured matrix the first correction is exact (noise-free stand-in estimator)."""
+    from beamloop.controller.nn_policy import NetworkPolicy
+
+    async def run(calibration):
+        col = EncodedColumn()
+        knobs = await col.knobs()
+        pol = NetworkPolicy(estimator=ReadingEstimator(), calibration=calibration, max_frames=40,
+                            tolerance={"C10": 5e-9, "C12.x": 5e-9, "C12.y": 5e-9, "C21.x": 10e-9, "C21.y": 10e-9})
+        pol.reset(knobs, dict(col.u), list(AB))
+        pairs = []
+        while (s := pol.propose()) is not None:
+            await col.set(s)
+            f = await col.acquire()
+            pairs.append(f)
+            pol.observe(s, f)
+        await col.set(pol.result())
+        final = OFFSET + G_TRUE @ np.array([col.u[k] for k in AB])
+        return len(pairs), final
+
+    cal = asyncio.run(measure_response(EncodedColumn(), ReadingEstimator(), list(AB), repeats=2, diagonal="measured"))
+    n_cal, final_cal = asyncio.run(run(cal.gain))
+    n_id, final_id = asyncio.run(run(None))
+    assert n_cal == 4  # pair, correction without the coma leak, pair that reads ~0 -> done
+    assert np.all(np.abs(final_cal[:3]) < 2e-9) and np.all(np.abs(final_cal[3:]) < 20e-9)
+    assert n_id > n_cal
+
+
+def test_play_is_measured_and_compensated():
+    """8 nm of focus play and 4 nm of stigmator play: measured to ~1 nm; with compensation the
+    policy leaves C1/A1 within 1.5 nm, without it C1 ends about one play width off."""
+    from beamloop.controller.nn_policy import NetworkPolicy
+
+    play = {"C10": 8e-9, "C12.x": 4e-9, "C12.y": 4e-9, "C21.x": 40e-9, "C21.y": 40e-9}
+    cal = asyncio.run(measure_response(EncodedColumn(play), ReadingEstimator(), list(AB), repeats=2))
+    assert cal.play_m["C10"] == pytest.approx(8e-9, abs=1.5e-9)
+    assert cal.play_m["C12.x"] == pytest.approx(4e-9, abs=1e-9) and cal.play_m["C12.y"] == pytest.approx(4e-9, abs=1e-9)
+    assert "C21.x" not in cal.play_m  # coma play (40 nm against a 1 um tolerance) is not measured
+
+    async def run(play_comp):
+        col = EncodedColumn(play)
+        pol = NetworkPolicy(estimator=ReadingEstimator(), calibration=cal.gain, play=play_comp, max_frames=40,
+                            tolerance={"C10": 5e-9, "C12.x": 5e-9, "C12.y": 5e-9, "C21.x": 100e-9, "C21.y": 100e-9})
+        pol.reset(await col.knobs(), dict(col.u), list(AB))
+        while (s := pol.propose()) is not None:
+            await col.set(s)
+            pol.observe(s, await col.acquire())
+        await col.set(pol.result())
+        return col.truth()
+
+    comp, raw = asyncio.run(run(cal.play_m)), asyncio.run(run({}))
+    assert np.all(np.abs(comp[:3]) < 1.5e-9)
+    assert np.max(np.abs(raw[:3])) > 4e-9
