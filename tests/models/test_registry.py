@@ -84,8 +84,9 @@ def _twin_pair(aberrations: dict, delta: float, seed: int = 0):
 
     sim = RonchigramSimulator(RonchigramConfig(**{**twin_ronchigram_options(), "on_undersampled": "warn"}), seed=seed)
     rng = np.random.default_rng(seed)
-    return np.stack([sim.simulate(Aberrations.from_dict({**aberrations, "C10": aberrations["C10"] + s * delta}), rng=rng)
-                     for s in (-1, 1)])
+    imgs = [sim.simulate(Aberrations.from_dict({**aberrations, "C10": aberrations["C10"] + s * delta}), rng=rng)
+            for s in (-1, 1)]
+    return np.clip(np.rint(np.stack(imgs)), 0, 65535).astype(np.uint16)  # camera counts, as the twin delivers
 
 
 @pytest.mark.skipif(not (WEIGHTS_DIR / "alignment_fine.pt").exists(), reason="no committed fine weights")
