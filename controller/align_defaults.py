@@ -30,4 +30,6 @@ def policy_options(policy: str, axes: list[str], max_frames: int | None = None,
             "max_frames": max_frames or default_max_frames(len(axes)),
             "counts_per_electron": TWIN_CAMERA_GAIN if camera_gain is None else camera_gain,
         }
+    if policy == "nn":  # the nn policy's frame budget includes a possible BO fallback: the same as bo's
+        return {"max_frames": max_frames or default_max_frames(len(axes))}
     return {"max_frames": max_frames} if max_frames else {}

@@ -220,7 +220,9 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: dict[str, np.
     stop = run["config"].get("stop_cost")
     if stop:
         ax[0].axhline(stop, color="g", lw=1, label="stop threshold")
-    ax[0].set(xlabel="frame", ylabel="Fourier-ellipse cost (cycles/px)", title="cost versus step")
+    ylabel = ("network's estimated residual / tolerance (rms)" if run["config"].get("policy") == "nn"
+              else "Fourier-ellipse cost (cycles/px)")
+    ax[0].set(xlabel="frame", ylabel=ylabel, title="cost versus step")
     ax[0].legend(fontsize=8)
     if len(axes) >= 2 and len(setting):
         ax[1].plot(setting[:, 0] * 1e9, setting[:, 1] * 1e9, "-", color="0.6", lw=1)
