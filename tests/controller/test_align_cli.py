@@ -48,3 +48,27 @@ def test_align_rejects_unknown_axis_and_policy():
     assert res.exit_code != 0 and "axes" in res.output
     res = CliRunner().invoke(app, ["align", "--policy", "nope"])
     assert res.exit_code != 0 and "policy" in res.output
+
+
+def test_main_job_default_nn_aligns_the_embedded_twin(tmp_path):
+    """`beamloop align` with defaults (embedded twin over loopback sockets, policy nn, five axes):
+    it measures the response once, saves it, aligns in a few frames and leaves record + report;
+    a second run reuses the saved calibration instead of measuring again."""
+    import h5py
+
+    res = CliRunner().invoke(app, ["align", "--quiet", "--seed", "3", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    cals = list(tmp_path.glob("calibration-*.json"))
+    assert len(cals) == 1 and list(tmp_path.glob("align-*.h5")) and list(tmp_path.glob("align-*.png"))
+    cal = json.loads(cals[0].read_text())
+    assert cal["frames"] > 0 and set(cal["play_m"]) == {"C10", "C12.x", "C12.y"}
+    with h5py.File(next(tmp_path.glob("align-*.h5"))) as f:
+        n_frames = len(f["frames/seq"])  # loop frames + reference + verification
+    assert "residual" in res.output and "C21.x" in res.output
+    res2 = CliRunner().invoke(app, ["align", "--quiet", "--seed", "4", "--out", str(tmp_path / "b"),
+                                    "--calibration", str(cals[0])])
+    assert res2.exit_code == 0, res2.output
+    assert "measuring the knobs' response" not in res2.output and not list((tmp_path / "b").glob("calibration-*"))
+    assert 4 <= n_frames <= 16
+    bad = CliRunner().invoke(app, ["align", "--quiet", "--calibration", str(tmp_path / "nope.json")])
+    assert bad.exit_code != 0 and "calibration" in bad.output
