@@ -58,9 +58,11 @@ DEFAULT_SIGMA_TOLERANCE: dict[str, float] = {
 class NNPolicyConfig:
     """Settings of :class:`NetworkPolicy` (metres unless stated).
 
-    tolerance: per aberration, the residual accepted as aligned; max_pairs: pairs before
-    giving up on the network; sigma_fallback: fall back to BO when an aligned axis' sigma
-    exceeds this many tolerances; max_frames: total frame budget including the BO fallback
+    tolerance / sigma_tolerance: per aberration, the estimated residual and the network's
+    1-sigma accepted for the last correction (stop rule); max_pairs: pairs before the last
+    correction is applied anyway; sigma_fallback: fall back to BO when an aligned axis' sigma
+    exceeds this many tolerances; calibration / play: the knobs' response matrix and play
+    (:mod:`beamloop.controller.knob_calibration`), identity / none if not given; max_frames: total frame budget including the BO fallback
     (default: the same budget the ``bo`` policy gets for these axes);
     bo_window_sigmas: half-width of the BO box in sigmas, capped by ``windows`` (default the ``bo``
     policy's :data:`DEFAULT_WINDOWS`: an uninformed network must not widen the search beyond what
