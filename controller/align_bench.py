@@ -157,8 +157,7 @@ def measure_twin_response(cfg: BenchConfig, microscope, repeats: int = 3):
     microscope.set_knobs({a: 0.0 for a in microscope.knob_specs()})
     microscope.misalign(None, {})
     est = default_estimator(cfg.policy_options.get("weights_dir"))
-    knobs = [k for k in microscope.knob_specs() if k in DEFAULT_MISALIGN]
-    return asyncio.run(measure_response(LocalTwinBackend(microscope), est, knobs, repeats=repeats))
+    return asyncio.run(measure_response(LocalTwinBackend(microscope), est, repeats=repeats))
 
 
 def run_trial(cfg: BenchConfig, microscope, rng: np.random.Generator, trial_seed: int) -> dict[str, Any]:

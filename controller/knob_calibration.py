@@ -79,11 +79,14 @@ class ResponseCalibration:
                    play_m={k: float(v) for k, v in d.get("play_m", {}).items()})
 
 
-async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[str],
+async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[str] | None = None,
                            steps: dict[str, float] | None = None, repeats: int = 3,
                            significance: float = 3.0, diagonal: str = "nominal",
                            play_repeats: int = 6) -> ResponseCalibration:
     """Measure ``G`` for ``knobs`` around the current setting (see the module docstring).
+
+    ``knobs``: default every knob of the instrument whose aberration has a default step
+    (:data:`DEFAULT_STEPS`: focus, stigmators, coma).
 
     ``estimator``: :class:`beamloop.controller.inference.Estimator` (``predict``, ``axes``,
     ``delta_c10``); the focus knob (aberration C10) must be among the instrument's knobs.
@@ -107,6 +110,8 @@ async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[st
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     info = await backend.knobs()
+    if knobs is None:
+        knobs = [k for k, i in info.items() if (i.aberration or k) in DEFAULT_STEPS]
     unknown = [k for k in knobs if k not in info]
     if unknown:
         raise ValueError(f"unknown knob(s) {unknown}; the instrument has {sorted(info)}")

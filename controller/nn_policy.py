@@ -30,7 +30,7 @@ import numpy as np
 
 from beamloop.controller.backend import Frame, KnobInfo
 from beamloop.controller.policies import BayesOptPolicy, BOPolicyConfig, register_policy  # noqa: F401
-from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides
+from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides, check_axes
 
 # Stop rule (m): when every estimated residual is within DEFAULT_TOLERANCE (the near-aligned
 # regime where the fine network is accurate: held-out ~6-9 nm for C1/A1, ~130 nm for B2,
@@ -129,11 +129,7 @@ class NetworkPolicy(AlignmentPolicy):
 
     # -- AlignmentPolicy ------------------------------------------------------------------
     def reset(self, knobs: dict[str, KnobInfo], start: dict[str, float], axes: list[str]) -> None:
-        if not axes:
-            raise ValueError("axes: need at least one knob to align")
-        missing = [a for a in axes if a not in knobs or a not in start]
-        if missing:
-            raise ValueError(f"axes: unknown knob(s) {missing}; known: {sorted(knobs)}")
+        check_axes(knobs, start, axes)
         est_axes = list(self.estimator.axes)
         self.ab_of = {a: (knobs[a].aberration or a) for a in axes}
         focus = [a for a in axes if self.ab_of[a] == "C10"]
@@ -228,11 +224,8 @@ class NetworkPolicy(AlignmentPolicy):
         info = {"phase": "estimate", "pair": self.pairs,
                 "residual_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, r)},
                 "sigma_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, s)}}
-        within = bool(np.all(np.abs(r) <= self.tol) and np.all(s <= self.sigma_tol))
-        if within:
-            gain = r**2 / (r**2 + s**2 + 1e-300)  # shrink a last, uncertain correction
-            self._result = self._clamp(self._corrected(at, gain * r))
-            self._done, self.stop_reason = True, "network: residual within tolerance"
+        if np.all(np.abs(r) <= self.tol) and np.all(s <= self.sigma_tol):
+            self._finish(at, r, s, "network: residual within tolerance")
         elif self.pairs == 1 and np.any(s > self.config.sigma_uninformed * self.scale):
             # the network says it knows (next to) nothing here: do not act on its estimate
             self._result = dict(at)
@@ -242,9 +235,7 @@ class NetworkPolicy(AlignmentPolicy):
             self._start_bo(s)
         elif self.pairs >= self.config.max_pairs:
             # out of pairs but not lost: the network's estimate is still the best guess
-            gain = r**2 / (r**2 + s**2 + 1e-300)
-            self._result = self._clamp(self._corrected(at, gain * r))
-            self._done, self.stop_reason = True, "network: pair budget spent"
+            self._finish(at, r, s, "network: pair budget spent")
         else:
             self.x = self._clamp(self._corrected(at, r))
             self._result = dict(self.x)
@@ -261,6 +252,12 @@ class NetworkPolicy(AlignmentPolicy):
         return self._commands(self._result)
 
     # -- helpers --------------------------------------------------------------------------
+    def _finish(self, at: dict[str, float], r: np.ndarray, s: np.ndarray, reason: str) -> None:
+        """Apply a last correction, shrunk by ``r^2 / (r^2 + s^2)`` so a noisy estimate moves little, and stop."""
+        gain = r**2 / (r**2 + s**2 + 1e-300)
+        self._result = self._clamp(self._corrected(at, gain * r))
+        self._done, self.stop_reason = True, reason
+
     def _corrected(self, at: dict[str, float], r: np.ndarray) -> dict[str, float]:
         """Knob setting that cancels the aberrations ``r`` (m) measured at ``at``: ``at - G^-1 r``."""
         du = np.linalg.solve(self.G, np.asarray(r, dtype=float))

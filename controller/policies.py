@@ -26,7 +26,7 @@ from scipy.stats import qmc
 from beamloop.controller.backend import Frame, KnobInfo
 from beamloop.controller.bayesopt import BayesOptimizer, BOConfig
 from beamloop.controller.cost import fourier_ellipse
-from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides
+from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides, check_axes
 
 PolicyFactory = Callable[..., AlignmentPolicy]
 _REGISTRY: dict[str, PolicyFactory] = {}
@@ -130,11 +130,7 @@ class BayesOptPolicy(AlignmentPolicy):
 
     # -- AlignmentPolicy ------------------------------------------------------------------
     def reset(self, knobs: dict[str, KnobInfo], start: dict[str, float], axes: list[str]) -> None:
-        if not axes:
-            raise ValueError("axes: need at least one knob to align")
-        missing = [a for a in axes if a not in knobs or a not in start]
-        if missing:
-            raise ValueError(f"axes: unknown knob(s) {missing}; known: {sorted(knobs)}")
+        check_axes(knobs, start, axes)
         c = self.config
         self.axes = list(axes)
         self.start = {a: float(start[a]) for a in axes}

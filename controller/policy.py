@@ -63,3 +63,12 @@ def apply_overrides(config: Any, overrides: dict[str, Any], policy_name: str) ->
             raise ValueError(f"{key}: not a setting of the {policy_name} policy")
         setattr(config, key, value)
     return config
+
+
+def check_axes(knobs: dict[str, Any], start: dict[str, float], axes: list[str]) -> None:
+    """``reset`` argument check shared by the policies: at least one axis, each a known knob with a start value."""
+    if not axes:
+        raise ValueError("axes: need at least one knob to align")
+    missing = [a for a in axes if a not in knobs or a not in start]
+    if missing:
+        raise ValueError(f"axes: unknown knob(s) {missing}; known: {sorted(knobs)}")

@@ -161,13 +161,17 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: 
     # one standardisation for both networks (the features are computed once per pair)
     fmean = dtr["features"].astype(np.float64).mean(0)
     fstd = dtr["features"].astype(np.float64).std(0) + 1e-6
-    x, xv = standardise(dtr["features"], fmean, fstd), standardise(dva["features"], fmean, fstd)
-    progress(f"data ready in {t_data:.0f} s: train {x.shape}, held-out {xv.shape}")
     from beamloop.models.alignment_net import AlignmentNet
 
-    grid = AlignmentNet(hidden=tuple(hidden), n_features=x.shape[1])
-    # inputs on the input grid once (both phases see exactly what the FPGA will see)
-    x, xv = grid.to_input_grid(torch.from_numpy(x)).numpy(), grid.to_input_grid(torch.from_numpy(xv)).numpy()
+    grid = AlignmentNet(hidden=tuple(hidden), n_features=len(fmean))
+
+    def to_grid(features: np.ndarray) -> np.ndarray:
+        """Standardised and on the input grid (both phases see exactly what the FPGA will see)."""
+        return grid.to_input_grid(torch.from_numpy(standardise(features, fmean, fstd))).numpy()
+
+    x, xv = to_grid(dtr["features"]), to_grid(dva["features"])
+    labels = dtr["labels"]
+    progress(f"data ready in {t_data:.0f} s: train {x.shape}, held-out {xv.shape}")
 
     def log(tag):
         def f(r):
@@ -176,15 +180,15 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: 
                          f"rmse {np.round(r['val_rmse'], 3).tolist()} ({r['seconds']:.0f} s)")
         return f
 
-    fine_tr = np.all(np.abs(dtr["labels"]) <= np.array(FINE_TRAIN_BOX_M), axis=1)
-    fine_va = np.all(np.abs(dva["labels"]) <= np.array(FINE_TRAIN_BOX_M), axis=1)
-    if fi:  # the fine set = the near-aligned part of the main set + the extra near-aligned shards
+    # coarse: the main set; fine: its near-aligned part + the extra near-aligned shards
+    n_main = len(x)
+    if fi:
         dfi, _ = read_shards(fi)
-        xf = grid.to_input_grid(torch.from_numpy(standardise(dfi["features"], fmean, fstd))).numpy()
-        x = np.concatenate([x, xf])
-        dtr = {"labels": np.concatenate([dtr["labels"], dfi["labels"]]), "features": None}
-        fine_tr = np.concatenate([fine_tr, np.ones(len(xf), bool)])
-    main_tr = np.arange(len(x)) < len(fine_tr) - (len(xf) if fi else 0)
+        x = np.concatenate([x, to_grid(dfi["features"])])
+        labels = np.concatenate([labels, dfi["labels"]])
+    main_tr = np.arange(len(x)) < n_main
+    fine_tr = ~main_tr | np.all(np.abs(labels) <= np.array(FINE_TRAIN_BOX_M), axis=1)
+    fine_va = np.all(np.abs(dva["labels"]) <= np.array(FINE_TRAIN_BOX_M), axis=1)
     jobs = [("alignment", LABEL_SCALE_M, main_tr, np.ones(len(xv), bool), max_train_seconds * 0.6,
              "whole capture range (coarse)"),
             ("alignment_fine", FINE_LABEL_SCALE_M, fine_tr, fine_va, max_train_seconds * 0.4,
@@ -194,7 +198,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: 
     metas = {}
     for name, scale, sel, selv, budget, regime in jobs:
         progress(f"{name}: {int(sel.sum())} training pairs, {int(selv.sum())} held-out ({regime})")
-        y, yv = labels_to_target(dtr["labels"][sel], scale), labels_to_target(dva["labels"][selv], scale)
+        y, yv = labels_to_target(labels[sel], scale), labels_to_target(dva["labels"][selv], scale)
         t1 = time.time()
         net, cfg, cfg_q, hist = _train_one(x[sel], y, xv[selv], yv, hidden, epochs, qat_epochs, budget, seed,
                                            lambda tag, name=name: log(f"{name} {tag}"))

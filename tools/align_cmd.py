@@ -193,9 +193,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
                     console.print("nn: measuring the knobs' response matrix with the network (once; --calibration "
                                   "reuses a saved one) ...")
-                    knobs = await backend.knobs()
-                    cal_knobs = [k for k in knobs if k in DEFAULT_MISALIGN]
-                    cal = await measure_response(backend, default_estimator(), cal_knobs)
+                    cal = await measure_response(backend, default_estimator())
                     options["calibration"], options["play"] = cal.gain, cal.play_m
                     path = cal.save(out / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}.json")
                     console.print(f"response matrix measured in {cal.frames} frames: {path}")
