@@ -4,7 +4,7 @@ Two uses:
 - golden model of the RTL in the cocotb tests (``hil_tests/firmware``): it decodes the byte
   stream exactly as ``cmd_link.v`` does (streaming COBS decoder, 32-byte receive buffer,
   the same order of checks, the same counters), so responses can be compared byte for byte;
-- a fake board for host-driver tests without hardware (``controller/board.py`` talks to it
+- a fake board for host-driver tests without hardware (``controller/instruments/board_driver.py`` talks to it
   over a pty or an in-memory stream).
 
 Simplifications, stated: DAC outputs reach an accepted target at once (the RTL ramps at the

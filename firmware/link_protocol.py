@@ -1,6 +1,6 @@
 """The command-link protocol, read from ``link_protocol.yaml`` (the single source of truth).
 
-Used by the host driver (``beamloop.controller.board``), the Python board model
+Used by the host driver (``beamloop.controller.instruments.board_driver``), the Python board model
 (``beamloop.firmware.board_model``) and the cocotb tests; ``cmd_defs.vh`` for the RTL is
 generated from the same YAML by :func:`verilog_header` (``python -m
 beamloop.firmware.link_protocol --write`` rewrites it; a test checks it is up to date).

@@ -1,18 +1,7 @@
-"""Detector region maps for ``feature_extract.v`` (docs/trigger_features.md).
+"""``$readmemh`` files of the detector region map for ``feature_extract.v``.
 
-A region map assigns each pixel of a ``W x H`` frame a region id ``0..R-1`` or ``NONE``
-(``2**RB - 1``, not summed). The default is ``rings x segments`` about the frame centre
-``(cx, cy) = (W // 2, H // 2)`` (the same integer centre as the moments), computed with
-integers only so there is no floating-point ambiguity at ring/segment edges:
-
-- ring ``i`` holds pixels with ``edge_i**2 <= dx**2 + dy**2 < edge_{i+1}**2`` where the edges
-  are ``round(i * r_max / rings)`` and ``r_max = min(W, H) // 2``; beyond ``r_max``: NONE.
-- segment: for 4 segments the quadrants counter-clockwise from +x (``dx > 0, dy >= 0`` is 0,
-  ``dx <= 0, dy > 0`` is 1, ``dx < 0, dy <= 0`` is 2, ``dx >= 0, dy < 0`` is 3; the centre is 0);
-  for other counts ``floor(atan2(dy, dx) mod 2pi / (2pi / S))``.
-- region id = ``ring * segments + segment``.
-
-``write_hex`` writes the ``$readmemh`` file (one hex id per line, address ``y * W + x``).
+The map itself is ``beamloop.sim.detector_regions.ring_segment_map`` (integer-only, shared
+with the trigger network's data); this module writes and reads the RTL's hex files.
 """
 
 from __future__ import annotations
@@ -21,35 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from beamloop.sim.detector_regions import ring_segment_map
+
+__all__ = ["DEFAULT_HEX", "ring_segment_map", "write_hex", "read_hex"]
+
 DEFAULT_HEX = Path(__file__).parent / "rtl" / "region_map_64x64.hex"
-
-
-def ring_segment_map(w: int = 64, h: int = 64, rings: int = 4, segments: int = 4, rb: int = 5) -> np.ndarray:
-    """Region ids ``(h, w)`` (int64); NONE = ``2**rb - 1``."""
-    if w < 1 or h < 1 or rings < 1 or segments < 1:
-        raise ValueError(f"w, h, rings, segments must be >= 1, got {w}, {h}, {rings}, {segments}")
-    none = (1 << rb) - 1
-    if rings * segments > none:
-        raise ValueError(f"rings*segments={rings * segments} regions do not fit rb={rb} bits (NONE={none})")
-    yy, xx = np.mgrid[0:h, 0:w]
-    dx, dy = xx - w // 2, yy - h // 2
-    r2 = dx * dx + dy * dy
-    r_max = min(w, h) // 2
-    edges = [round(i * r_max / rings) for i in range(rings + 1)]
-    ring = np.full((h, w), rings, dtype=np.int64)
-    for i in range(rings - 1, -1, -1):
-        ring[(r2 >= edges[i] ** 2) & (r2 < edges[i + 1] ** 2)] = i
-    if segments == 4:
-        seg = np.zeros((h, w), dtype=np.int64)
-        seg[(dx <= 0) & (dy > 0)] = 1
-        seg[(dx < 0) & (dy <= 0)] = 2
-        seg[(dx >= 0) & (dy < 0)] = 3
-    else:
-        ang = np.mod(np.arctan2(dy, dx), 2 * np.pi)
-        seg = np.floor(ang / (2 * np.pi / segments)).astype(np.int64) % segments
-    out = ring * segments + seg
-    out[ring >= rings] = none
-    return out
 
 
 def write_hex(region_map: np.ndarray, path: str | Path, rb: int = 5) -> Path:

@@ -59,7 +59,10 @@ def _network_entry(res) -> dict[str, Any]:
 
 
 def run_bench(work: str | Path, n_vectors: int | None = None, pretrained: bool = True,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print,
+              top_entry: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Both networks through the flow; ``top_entry(synth_xilinx_stats, log)`` (supplied by the
+    firmware area, ``beamloop.firmware.bench``: hls does not import firmware) adds ``top``."""
     from beamloop.hls.yosys import synth_xilinx_stats
 
     work = Path(work)
@@ -71,7 +74,8 @@ def run_bench(work: str | Path, n_vectors: int | None = None, pretrained: bool =
         except HlsFlowError as exc:  # e.g. no committed weights: report it, keep the other entries
             log(f"[{name}] FAILED: {exc}")
             out[name] = {"error": str(exc), "bit_exact_matches": None, "bit_exact_total": None}
-    out["top"] = _top_entry(synth_xilinx_stats, log)
+    if top_entry is not None:
+        out["top"] = top_entry(synth_xilinx_stats, log)
     out["wall_time_s"] = time.perf_counter() - t0
     out["note"] = "shared 2-core machine; wall times are noisy"
     return out
@@ -120,35 +124,3 @@ def _trigger(work: Path, n_vectors, pretrained, log, synth_xilinx_stats) -> dict
                                 and (trig["luts"] or 0) < targets.get("max_luts", 10000)
                                 and (trig["dsps"] or 0) <= targets.get("max_dsps", 0))
     return trig
-
-
-def _top_entry(synth, log) -> dict[str, Any]:
-    """The firmware top without the trained network, via the firmware area's own yosys recipe.
-
-    ``beamloop.firmware.synth.yosys_stats("beamloop_top")`` reads the network module as a black
-    box, so the counts are the firmware's alone; if that helper is missing or fails, the top is
-    synthesised here with the placeholder network included (said in ``note``).
-    """
-    entry: dict[str, Any] = {"bit_exact_matches": None, "bit_exact_total": None, "latency_cycles": None,
-                             "clock_mhz": 200.0, "latency_ns": None, "latency_is_estimate": None}
-    log("[top] yosys synth_xilinx on firmware beamloop_top (network black-boxed) ...")
-    try:
-        from beamloop.firmware.synth import yosys_stats
-
-        st = yosys_stats("beamloop_top")
-        entry["synth_tool"] = "beamloop.firmware.synth.yosys_stats (synth_xilinx -flatten, network black-boxed)"
-        entry["note"] = "firmware without the network; its latency is the firmware's own (firmware docs)"
-    except Exception as exc:  # noqa: BLE001 - fall back, and say so
-        try:
-            from beamloop.firmware.sources import sources
-
-            st = synth("beamloop_top", sources("beamloop_top"))
-        except Exception as exc2:  # noqa: BLE001 - report, do not lose the network entries
-            entry["error"] = f"firmware top not synthesised: {exc}; {exc2}"
-            return entry
-        entry["synth_tool"] = st.get("tool")
-        entry["note"] = (f"firmware helper failed ({type(exc).__name__}); counts INCLUDE the placeholder network "
-                         "(trigger_net_placeholder, a small adder tree)")
-    entry.update({"luts": st.get("luts"), "ffs": st.get("ffs"), "dsps": st.get("dsps"),
-                  "brams": st.get("bram", st.get("brams"))})
-    return entry

@@ -37,23 +37,8 @@ def parse_stat(text: str) -> dict[str, Any]:
     return {"luts": luts, "ffs": ffs, "dsps": dsps, "brams": brams, "carry4_8": carry, "cells": cells}
 
 
-def synth_xilinx_stats(top: str, sources: list[str | Path], timeout_s: float = 1200,
-                       use_firmware_helper: bool = False) -> dict[str, Any]:
-    """Run ``synth_xilinx -flatten -top <top>`` on ``sources`` and return the cell counts.
-
-    With ``use_firmware_helper`` the firmware area's ``yosys_stats`` is tried first (the same
-    recipe as the rest of the firmware numbers; it black-boxes nothing here), falling back to
-    the local call if it is missing or fails.
-    """
-    if use_firmware_helper:
-        try:
-            from beamloop.firmware.synth import yosys_stats  # type: ignore[import-not-found]
-
-            stats = dict(yosys_stats(top, [Path(s) for s in sources], blackbox=()))
-            stats.setdefault("tool", "beamloop.firmware.synth.yosys_stats (synth_xilinx -flatten)")
-            return stats
-        except Exception:  # noqa: BLE001 - fall back to our own, known-good recipe
-            pass
+def synth_xilinx_stats(top: str, sources: list[str | Path], timeout_s: float = 1200) -> dict[str, Any]:
+    """Run ``synth_xilinx -flatten -top <top>`` on ``sources`` and return the cell counts."""
     require_tool("yosys", "LUT/FF/DSP counts")
     files = " ".join(f'"{Path(s).resolve()}"' for s in sources)
     script = f"read_verilog -sv -defer {files}\nhierarchy -top {top}\nsynth_xilinx -flatten -top {top}\nstat\n"

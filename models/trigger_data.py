@@ -64,7 +64,7 @@ class TriggerRandomisation:
 
 def default_region_map() -> np.ndarray:
     """The deployed 4 rings x 4 segments map of a 64 x 64 frame (firmware's integer definition)."""
-    from beamloop.firmware.region_map import ring_segment_map
+    from beamloop.sim.detector_regions import ring_segment_map
 
     return ring_segment_map(64, 64, 4, 4)
 
@@ -245,3 +245,46 @@ def sample_network_inputs(n: int, rng: np.random.Generator, meta: dict) -> np.nd
         d = simulate_stream(int(rng.integers(2**31)), rnd)
         out.append(stream_features(d["frames"], default_region_map(), rnd.dshift_gain)[0])
     return np.concatenate(out)[:n].astype(np.float32)
+
+
+def _frames_job(args):
+    seed, rnd_json = args
+    rnd = TriggerRandomisation.from_json(rnd_json)
+    sim = make_simulator(np.random.default_rng(seed), rnd)
+    out = []
+    for j in range(STREAMS_PER_SIMULATOR):
+        d = simulate_stream(seed * 7 + j + 1, rnd, sim)
+        out.append((d["frames"], d["labels"], d["kind"]))
+    return out
+
+
+def generate_frames(path: str | Path, n_streams: int, seed: int = 0, workers: int = 2,
+                    rnd: TriggerRandomisation | None = None) -> Path:
+    """Like :func:`generate` but stores the raw streams: ``frames`` (N, T, H, W) uint16,
+    ``labels`` / ``kind`` (N, T), so any feature definition can be computed afterwards."""
+    import multiprocessing as mp
+
+    import h5py
+
+    rnd = rnd or TriggerRandomisation()
+    path = Path(path)
+    if path.exists():
+        return path
+    jobs = [(seed * 1_000_003 + i, rnd.to_json()) for i in range(math.ceil(n_streams / STREAMS_PER_SIMULATOR))]
+    t0 = time.time()
+    if workers <= 1:
+        res = [_frames_job(j) for j in jobs]
+    else:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            res = pool.map(_frames_job, jobs, chunksize=1)
+    res = [r for group in res for r in group][:n_streams]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("frames", data=np.stack([r[0] for r in res]), compression="gzip", compression_opts=1)
+        f.create_dataset("labels", data=np.stack([r[1] for r in res]))
+        f.create_dataset("kind", data=np.stack([r[2] for r in res]))
+        f.attrs["randomisation"] = rnd.to_json()
+        f.attrs["seconds"] = time.time() - t0
+    tmp.replace(path)
+    return path

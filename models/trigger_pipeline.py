@@ -107,7 +107,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 240, n_val: in
         "arch": {"hidden": [16, 8]},
         "input": {"shape": [32], "grid": "int9 (signed), scale 1, FLOOR",
                   "features": "a[k] = sat_u8(S[k] >> SHIFT) (k=0..15), d[k] = sat_s8((S[k]-S_prev[k]) >> DSHIFT)",
-                  "region_map": "beamloop.firmware.region_map.ring_segment_map(64, 64, 4, 4)",
+                  "region_map": "beamloop.sim.detector_regions.ring_segment_map(64, 64, 4, 4)",
                   "shift_rule": "SHIFT: mean a[k] of the first frame in [64, 128); DSHIFT = SHIFT - %d" % rnd.dshift_gain},
         "score_scale": scale,
         "threshold": metrics[default_far]["threshold"],

@@ -10,7 +10,7 @@ DPC quadrants, any segmented layout.
 Array convention (as the Ronchigrams of :mod:`beamloop.sim.ronchigram`): axis 0 is theta_x,
 axis 1 is theta_y, optical axis at pixel ``(n0 // 2, n1 // 2)``; pixels outside every region
 get id ``NONE = -1``. (The firmware trigger path uses [y, x] frames and its own integer map,
-``beamloop.firmware.region_map``; pass ``axes="yx"`` here to get the same orientation.)
+``beamloop.sim.detector_regions``; pass ``axes="yx"`` here to get the same orientation.)
 """
 
 from __future__ import annotations

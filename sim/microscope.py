@@ -77,7 +77,7 @@ class UnknownKnobError(KeyError):
 
 @dataclass(frozen=True)
 class KnobSpec:
-    """A control: same fields as ``beamloop.controller.backend.KnobInfo``.
+    """A control: same fields as ``beamloop.controller.core.backend.KnobInfo``.
 
     unit: SI unit (``"m"``); minimum/maximum: hard limits (m); aberration: the Krivanek
     coefficient the knob nominally drives.

@@ -136,11 +136,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         import numpy as np
         from rich.console import Console
 
-        from beamloop.controller.align_bench import DEFAULT_MISALIGN, parse_axes, twin_ronchigram_options
-        from beamloop.controller.align_defaults import policy_options
-        from beamloop.controller.align_job import JobConfig, random_start, run_job
-        from beamloop.controller.policies import available_policies
-        from beamloop.controller.zmq_backend import ZmqTwinBackend
+        from beamloop.controller.bench.align import DEFAULT_MISALIGN, parse_axes, twin_ronchigram_options
+        from beamloop.controller.run.defaults import policy_options
+        from beamloop.controller.run.job import JobConfig, random_start, run_job
+        from beamloop.controller.policies.registry import available_policies
+        from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 
         console = Console()
         axes = axes or DEFAULT_AXES.get(policy, DEFAULT_AXES["bo"])
@@ -153,7 +153,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         options = policy_options(policy, knob_axes, max_frames or None, stop_cost, camera_gain)
         stop_fn = None
         if microscope is None:
-            from beamloop.controller.twin_server import start_embedded_twin
+            from beamloop.controller.serve.twin_server import start_embedded_twin
             from beamloop.sim.microscope import MicroscopeConfig
 
             console.print("starting the embedded twin (loopback sockets) ...")
@@ -175,7 +175,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         t0 = time.time()
 
         if policy == "nn" and calibration is not None:
-            from beamloop.controller.knob_calibration import ResponseCalibration
+            from beamloop.controller.estimation.knob_calibration import ResponseCalibration
 
             try:
                 loaded = ResponseCalibration.load(calibration)
@@ -188,8 +188,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             await backend.connect()
             try:
                 if policy == "nn" and "calibration" not in options:
-                    from beamloop.controller.inference import default_estimator
-                    from beamloop.controller.knob_calibration import measure_response
+                    from beamloop.controller.estimation.inference import default_estimator
+                    from beamloop.controller.estimation.knob_calibration import measure_response
 
                     console.print("nn: measuring the knobs' response matrix with the network (once; --calibration "
                                   "reuses a saved one) ...")
@@ -236,8 +236,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from beamloop.controller.align_bench import DEFAULT_MISALIGN, BenchConfig, parse_axes, run_bench
-        from beamloop.controller.align_defaults import policy_options
+        from beamloop.controller.bench.align import DEFAULT_MISALIGN, BenchConfig, parse_axes, run_bench
+        from beamloop.controller.run.defaults import policy_options
         from beamloop.tools.benchio import emit
 
         warnings.filterwarnings("ignore", message="aberrations too large")
@@ -248,7 +248,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--axes") from None
         policies = [p.strip() for p in policy.split(",") if p.strip()]
-        from beamloop.controller.policies import available_policies
+        from beamloop.controller.policies.registry import available_policies
 
         unknown = [p for p in policies if p not in available_policies()]
         if not policies or unknown or len(set(policies)) != len(policies):

@@ -78,13 +78,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """Bit-exact counts, latency and LUT/FF/DSP per network (alignment, trigger) and for the firmware top."""
         _quiet_library_warnings()
-        from beamloop.hls.bench import run_bench
+        from beamloop.firmware.bench import run_fpga_bench
         from beamloop.hls.errors import HlsFlowError
         from beamloop.tools.benchio import emit
 
         log = (lambda s: typer.echo(s, err=True)) if json_out else typer.echo
         try:
-            result = run_bench(work, n_vectors=vectors, pretrained=not untrained, log=log)
+            result = run_fpga_bench(work, n_vectors=vectors, pretrained=not untrained, log=log)
         except HlsFlowError as exc:
             typer.echo(f"beamloop bench fpga: {exc}", err=True)
             raise typer.Exit(code=2) from None

@@ -26,12 +26,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         import numpy as np
 
-        from beamloop.controller.twin_server import TwinServer
+        from beamloop.controller.serve.twin_server import TwinServer
         from beamloop.sim.microscope import Microscope, MicroscopeConfig
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         sys.setswitchinterval(2e-4)  # control thread gets the GIL quickly while frames stream
-        from beamloop.controller.align_bench import twin_ronchigram_options
+        from beamloop.controller.bench.align import twin_ronchigram_options
 
         # the same simulator settings as the embedded twin of `beamloop align` (frames up to ~700 nm of C1)
         cfg = MicroscopeConfig(frame_rate_hz=frame_rate, drift=drift, noise=noise,
@@ -64,7 +64,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ping_ms: float = typer.Option(4.0, help="one control round trip every this many ms during the streams"),
     ) -> None:
         """Data-channel frames/s (TCP, IPC), lost frames, control round trips under load."""
-        from beamloop.controller.link_bench import main
+        from beamloop.controller.bench.link import main
         from beamloop.tools.benchio import emit
 
         res = main(n_128=n_128, n_512=n_512, sustain_rate_hz=rate, sustain_s=seconds, ping_s=ping_ms / 1e3)

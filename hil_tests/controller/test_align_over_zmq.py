@@ -13,14 +13,14 @@ import warnings
 
 import pytest
 
-from beamloop.controller.align_bench import twin_ronchigram_options
-from beamloop.controller.align_defaults import policy_options
-from beamloop.controller.align_job import JobConfig, run_job
-from beamloop.controller.align_loop import run_alignment
-from beamloop.controller.policies import make_policy
-from beamloop.controller.record import read_run
-from beamloop.controller.twin_server import start_embedded_twin
-from beamloop.controller.zmq_backend import ZmqTwinBackend
+from beamloop.controller.bench.align import twin_ronchigram_options
+from beamloop.controller.run.defaults import policy_options
+from beamloop.controller.run.job import JobConfig, run_job
+from beamloop.controller.run.loop import run_alignment
+from beamloop.controller.policies.registry import make_policy
+from beamloop.controller.run.record import read_run
+from beamloop.controller.serve.twin_server import start_embedded_twin
+from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.sim.microscope import MicroscopeConfig
 
 AXES = ["C10", "C12.x"]

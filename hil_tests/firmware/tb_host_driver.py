@@ -1,4 +1,4 @@
-"""cocotb bench: the host driver's own protocol layer (controller.board.LinkCodec) talks to
+"""cocotb bench: the host driver's own protocol layer (controller.instruments.board_driver.LinkCodec) talks to
 the RTL through its UART -- the bytes the driver would put on the serial port go through
 uart_rx/cmd_link/dac_limiter and the RTL's answers are parsed by the driver."""
 
@@ -11,7 +11,7 @@ import pytest
 from cocotb.triggers import ClockCycles
 
 from bfm import Uart, start
-from beamloop.controller.board import BoardRefused, LinkCodec
+from beamloop.controller.instruments.board_driver import BoardRefused, LinkCodec
 
 CPB = int(os.environ.get("BL_CPB", "8"))
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beamloop.controller.backend import ConnectionLostError, Frame, KnobInfo, MicroscopeBackend
-from beamloop.controller.policy import AlignmentPolicy, StepReport
+from beamloop.controller.core.backend import ConnectionLostError, Frame, KnobInfo, MicroscopeBackend
+from beamloop.controller.policies.base import AlignmentPolicy, StepReport
 
 
 class FakeBackend(MicroscopeBackend):

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from beamloop.controller.align_loop import run_alignment
-from beamloop.controller.record import RunRecorder, read_run, write_report
+from beamloop.controller.run.loop import run_alignment
+from beamloop.controller.run.record import RunRecorder, read_run, write_report
 
 from .conftest import FakeBackend, ScriptedPolicy  # noqa: F401  (importlib mode: conftest path import)
 

@@ -1,4 +1,4 @@
-"""GP / weighted-EI logic of controller/bayesopt.py."""
+"""GP / weighted-EI logic of controller/estimation/bayesopt.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from beamloop.controller.bayesopt import BayesOptimizer, BOConfig, expected_improvement, proximity_weight
+from beamloop.controller.estimation.bayesopt import BayesOptimizer, BOConfig, expected_improvement, proximity_weight
 
 
 def test_expected_improvement_matches_monte_carlo():

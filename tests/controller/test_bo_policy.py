@@ -9,14 +9,15 @@ import warnings
 import numpy as np
 import pytest
 
-from beamloop.controller.align_bench import SuccessCriterion, parse_axes, twin_ronchigram_options
-from beamloop.controller.align_defaults import policy_options
-from beamloop.controller.align_job import JobConfig, run_job
-from beamloop.controller.align_loop import run_alignment
-from beamloop.controller.backend import KnobInfo
-from beamloop.controller.local_backend import LocalTwinBackend
-from beamloop.controller.policies import BayesOptPolicy, available_policies, make_policy, register_policy
-from beamloop.controller.record import read_run
+from beamloop.controller.bench.align import SuccessCriterion, parse_axes, twin_ronchigram_options
+from beamloop.controller.run.defaults import policy_options
+from beamloop.controller.run.job import JobConfig, run_job
+from beamloop.controller.run.loop import run_alignment
+from beamloop.controller.core.backend import KnobInfo
+from beamloop.controller.instruments.local_twin import LocalTwinBackend
+from beamloop.controller.policies.bo import BayesOptPolicy
+from beamloop.controller.policies.registry import available_policies, make_policy, register_policy
+from beamloop.controller.run.record import read_run
 from beamloop.sim.microscope import Microscope, MicroscopeConfig
 
 from .conftest import ScriptedPolicy
@@ -51,7 +52,7 @@ def test_search_box_stays_inside_limits():
     pol = BayesOptPolicy(max_frames=6, n_init=3, seed=0, windows={"C10": 500e-9})
     pol.reset(knobs, {"C10": 0.9e-6}, ["C10"])
     assert pol.hi[0] == 1e-6 and pol.lo[0] == pytest.approx(0.4e-6)
-    from beamloop.controller.backend import Frame
+    from beamloop.controller.core.backend import Frame
 
     rng = np.random.default_rng(0)
     for _ in range(6):

@@ -9,7 +9,7 @@ import tty
 
 import pytest
 
-from beamloop.controller.board import BoardLink, BoardRefused, BoardTimeout, LinkCodec, model_streams
+from beamloop.controller.instruments.board_driver import BoardLink, BoardRefused, BoardTimeout, LinkCodec, model_streams
 from beamloop.firmware.board_model import BoardConfig, BoardModel
 
 

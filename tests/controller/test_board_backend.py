@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from beamloop.controller.backend import BackendError, KnobLimitError, UnknownKnobError
-from beamloop.controller.board import BoardLink, model_streams
-from beamloop.controller.board_backend import BoardBackend, DacCalibration
+from beamloop.controller.core.backend import BackendError, KnobLimitError, UnknownKnobError
+from beamloop.controller.instruments.board_driver import BoardLink, model_streams
+from beamloop.controller.instruments.board import BoardBackend, DacCalibration
 from beamloop.firmware.board_model import BoardConfig, BoardModel
 
 CALS = [DacCalibration("objective_focus", 0, "m", 1e-9, 32768, "C10"),

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from beamloop.controller.cost import ellipse_cost, fourier_ellipse
+from beamloop.controller.estimation.cost import ellipse_cost, fourier_ellipse
 from beamloop.sim.aberrations import Aberrations
 from beamloop.sim.ronchigram import RonchigramConfig, RonchigramSimulator
 

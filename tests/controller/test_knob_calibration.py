@@ -9,8 +9,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from beamloop.controller.backend import Frame, KnobInfo, MicroscopeBackend
-from beamloop.controller.knob_calibration import ResponseCalibration, measure_response, response_matrix
+from beamloop.controller.core.backend import Frame, KnobInfo, MicroscopeBackend
+from beamloop.controller.estimation.knob_calibration import ResponseCalibration, measure_response, response_matrix
 
 AB = ("C10", "C12.x", "C12.y", "C21.x", "C21.y")
 LIMITS = {"C10": 2e-6, "C12.x": 1e-6, "C12.y": 1e-6, "C21.x": 10e-6, "C21.y": 10e-6}
@@ -135,7 +135,7 @@ def test_bad_calibration_files_and_blocks_are_refused(tmp_path):
 def test_nn_policy_with_the_measured_matrix_corrects_cross_talk_in_one_step():
     """With the coma knobs leaking into C1/A1, an identity-calibrated policy needs more pairs; with
     the measured matrix the first correction is exact (noise-free stand-in estimator)."""
-    from beamloop.controller.nn_policy import NetworkPolicy
+    from beamloop.controller.policies.nn import NetworkPolicy
 
     async def run(calibration):
         col = EncodedColumn()
@@ -164,7 +164,7 @@ def test_nn_policy_with_the_measured_matrix_corrects_cross_talk_in_one_step():
 def test_play_is_measured_and_compensated():
     """8 nm of focus play and 4 nm of stigmator play: measured to ~1 nm; with compensation the
     policy leaves C1/A1 within 1.5 nm, without it C1 ends about one play width off."""
-    from beamloop.controller.nn_policy import NetworkPolicy
+    from beamloop.controller.policies.nn import NetworkPolicy
 
     play = {"C10": 8e-9, "C12.x": 4e-9, "C12.y": 4e-9, "C21.x": 40e-9, "C21.y": 40e-9}
     cal = asyncio.run(measure_response(EncodedColumn(play), ReadingEstimator(), list(AB), repeats=2))

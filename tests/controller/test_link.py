@@ -13,11 +13,11 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from beamloop.controller import protocol as P
-from beamloop.controller.backend import ConnectionLostError, KnobLimitError, UnknownKnobError
-from beamloop.controller.local_backend import LocalTwinBackend
-from beamloop.controller.twin_server import TwinServer, start_embedded_twin
-from beamloop.controller.zmq_backend import RemoteError, ZmqTwinBackend
+from beamloop.controller.protocol import messages as P
+from beamloop.controller.core.backend import ConnectionLostError, KnobLimitError, UnknownKnobError
+from beamloop.controller.instruments.local_twin import LocalTwinBackend
+from beamloop.controller.serve.twin_server import TwinServer, start_embedded_twin
+from beamloop.controller.instruments.zmq_client import RemoteError, ZmqTwinBackend
 from beamloop.sim.microscope import Microscope, MicroscopeConfig
 
 SMALL = {"size_px": 32, "sample_patch_px": 512, "max_oversample": 4}

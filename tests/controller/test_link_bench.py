@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from beamloop.controller.link_bench import run_link_bench
+from beamloop.controller.bench.link import run_link_bench
 
 
 @pytest.mark.timeout(120)

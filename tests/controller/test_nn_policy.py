@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beamloop.controller.backend import Frame, KnobInfo
-from beamloop.controller.nn_policy import NetworkPolicy
-from beamloop.controller.policies import available_policies, make_policy
+from beamloop.controller.core.backend import Frame, KnobInfo
+from beamloop.controller.policies.nn import NetworkPolicy
+from beamloop.controller.policies.registry import available_policies, make_policy
 
 AXES = ["C10", "C12.x"]
 KNOBS = {"C10": KnobInfo("C10", "m", -2e-6, 2e-6, "C10"), "C12.x": KnobInfo("C12.x", "m", -1e-6, 1e-6, "C12.x")}

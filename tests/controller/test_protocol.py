@@ -6,7 +6,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from beamloop.controller import protocol as P
+from beamloop.controller.protocol import messages as P
 
 
 def pack(obj) -> bytes:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from beamloop.controller.zmq_backend import ZmqTwinBackend
+from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 
 
 def free_port() -> int:

@@ -12,7 +12,6 @@ def test_failed_network_is_reported_not_lost(monkeypatch, tmp_path):
 
     monkeypatch.setattr(bench, "_alignment", fail)
     monkeypatch.setattr(bench, "_trigger", lambda *a, **k: {"bit_exact_matches": 5, "bit_exact_total": 5})
-    monkeypatch.setattr(bench, "_top_entry", lambda synth, log: {"luts": 1})
-    out = bench.run_bench(tmp_path, log=lambda m: None)
+    out = bench.run_bench(tmp_path, log=lambda m: None, top_entry=lambda synth, log: {"luts": 1})
     assert "no weights" in out["alignment"]["error"]
     assert out["trigger"]["bit_exact_matches"] == 5 and out["top"]["luts"] == 1

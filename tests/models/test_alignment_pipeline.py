@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.slow
 def test_tiny_training_run_produces_a_usable_coarse_to_fine_pair(tmp_path):
-    from beamloop.controller.inference import CoarseToFineEstimator, default_estimator
+    from beamloop.controller.estimation.inference import CoarseToFineEstimator, default_estimator
     from beamloop.models.alignment_pipeline import FINE_APPLY_BOX_M, run
 
     meta = run(tmp_path / "w", tmp_path / "d", n_train=256, n_val=64, n_fine=128, epochs=3, qat_epochs=1,

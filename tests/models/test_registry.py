@@ -48,7 +48,7 @@ def test_alignment_committed_weights_qonnx_bit_exact(tmp_path):
 
 
 def test_estimators_agree_and_report_metres(tmp_path):
-    from beamloop.controller.inference import QonnxEstimator, TorchEstimator
+    from beamloop.controller.estimation.inference import QonnxEstimator, TorchEstimator
 
     a = load("alignment")
     path = a.export_qonnx(tmp_path / "alignment.onnx")
@@ -78,7 +78,7 @@ def test_alignment_sample_inputs_from_twin_on_grid():
 
 def _twin_pair(aberrations: dict, delta: float, seed: int = 0):
     """A Ronchigram pair at C10 -/+ delta on the bench twin's instrument (the networks' target)."""
-    from beamloop.controller.align_bench import twin_ronchigram_options
+    from beamloop.controller.bench.align import twin_ronchigram_options
     from beamloop.sim.aberrations import Aberrations
     from beamloop.sim.ronchigram import RonchigramConfig, RonchigramSimulator
 
@@ -93,7 +93,7 @@ def _twin_pair(aberrations: dict, delta: float, seed: int = 0):
 def test_coarse_to_fine_estimates_on_twin_pairs():
     """The committed networks on fresh twin pairs: far from alignment the coarse one answers, near
     it the fine one, and both land within a few times their held-out error."""
-    from beamloop.controller.inference import CoarseToFineEstimator, default_estimator
+    from beamloop.controller.estimation.inference import CoarseToFineEstimator, default_estimator
 
     est = default_estimator()
     assert isinstance(est, CoarseToFineEstimator)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from beamloop.controller.backend import (
+from beamloop.controller.core.backend import (
     ConnectionLostError,
     Frame,
     KnobInfo,

@@ -34,8 +34,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from beamloop.controller.backend import Frame, KnobInfo
-from beamloop.controller.policy import StepReport
+from beamloop.controller.core.backend import Frame, KnobInfo
+from beamloop.controller.policies.base import StepReport
 
 FORMAT = "beamloop-align-run"
 FORMAT_VERSION = 1

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beamloop.controller.backend import MicroscopeBackend
+from beamloop.controller.core.backend import MicroscopeBackend
 
 # Knob steps (m) per aberration the knob nominally drives: large enough that the network's
 # error (~10-25 nm for C1/A1, a few hundred nm for B2) is small against 2 x step, inside its range.
@@ -88,7 +88,7 @@ async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[st
     ``knobs``: default every knob of the instrument whose aberration has a default step
     (:data:`DEFAULT_STEPS`: focus, stigmators, coma).
 
-    ``estimator``: :class:`beamloop.controller.inference.Estimator` (``predict``, ``axes``,
+    ``estimator``: :class:`beamloop.controller.estimation.inference.Estimator` (``predict``, ``axes``,
     ``delta_c10``); the focus knob (aberration C10) must be among the instrument's knobs.
     Refuses (``ValueError``) steps that would leave a knob's limits; nothing is moved then.
     ``diagonal``: ``"nominal"`` keeps each knob's gain on its own aberration at 1 (the knobs are
@@ -103,7 +103,7 @@ async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[st
     taken there; a play of half-width ``h`` shifts the aberration by ``2 h`` between the two for a
     stigmator and by ``h`` for the focus knob (its own pair's first move re-engages the play from
     above). ``play_m[k] = max(0, difference / factor)``; the nn policy compensates it
-    (:class:`~beamloop.controller.nn_policy.NNPolicyConfig` ``play``). ``play_repeats=0`` skips it.
+    (:class:`~beamloop.controller.policies.nn.NNPolicyConfig` ``play``). ``play_repeats=0`` skips it.
     """
     if diagonal not in ("nominal", "measured"):
         raise ValueError(f"diagonal must be 'nominal' or 'measured', got {diagonal!r}")

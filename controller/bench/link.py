@@ -36,8 +36,8 @@ import tempfile
 import time
 from typing import Any
 
-from beamloop.controller.twin_server import start_embedded_twin
-from beamloop.controller.zmq_backend import ZmqTwinBackend
+from beamloop.controller.serve.twin_server import start_embedded_twin
+from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.sim.microscope import MicroscopeConfig
 
 

@@ -129,7 +129,7 @@ def calibrate_stop_cost(microscope, axes: list[str], rng: np.random.Generator, r
     distance ``radius`` (m) from the twin's aligned setting in random directions (coma axes
     ``10 * radius``). Uses the twin's oracle once, before the trials, like ASIMOV's "we know the
     ellipse features of the calibrated image"; the frames are not counted in any trial."""
-    from beamloop.controller.cost import fourier_ellipse
+    from beamloop.controller.estimation.cost import fourier_ellipse
 
     costs = []
     saved = microscope.get_knobs()
@@ -150,9 +150,9 @@ def measure_twin_response(cfg: BenchConfig, microscope, repeats: int = 3):
     """The nn policy's knob response matrix, measured with the network on the (aligned) twin
     before the trials, as an operator calibrates a corrector once per session. All five knobs
     are measured (cross-talk from the coma knobs into C1/A1 is what matters)."""
-    from beamloop.controller.inference import default_estimator
-    from beamloop.controller.knob_calibration import measure_response
-    from beamloop.controller.local_backend import LocalTwinBackend
+    from beamloop.controller.estimation.inference import default_estimator
+    from beamloop.controller.estimation.knob_calibration import measure_response
+    from beamloop.controller.instruments.local_twin import LocalTwinBackend
 
     microscope.set_knobs({a: 0.0 for a in microscope.knob_specs()})
     microscope.misalign(None, {})
@@ -162,9 +162,9 @@ def measure_twin_response(cfg: BenchConfig, microscope, repeats: int = 3):
 
 def run_trial(cfg: BenchConfig, microscope, rng: np.random.Generator, trial_seed: int) -> dict[str, Any]:
     """One trial on ``microscope``: misalign, align, score. Returns a dict of numbers."""
-    from beamloop.controller.align_loop import run_alignment
-    from beamloop.controller.local_backend import LocalTwinBackend
-    from beamloop.controller.policies import make_policy
+    from beamloop.controller.run.loop import run_alignment
+    from beamloop.controller.instruments.local_twin import LocalTwinBackend
+    from beamloop.controller.policies.registry import make_policy
 
     windows = {a: cfg.misalign.get(a, DEFAULT_MISALIGN[a]) for a in cfg.axes}
     microscope.set_knobs({a: 0.0 for a in microscope.knob_specs()})

@@ -1,6 +1,6 @@
 """The main job, given a backend: align, verify, record, report.
 
-:func:`run_job` wraps :func:`~beamloop.controller.align_loop.run_alignment` with everything a
+:func:`run_job` wraps :func:`~beamloop.controller.run.loop.run_alignment` with everything a
 run leaves behind: the HDF5 record (every frame, command/reply, estimate, event, the
 configuration and software versions), one verification frame at the final setting (its true
 aberrations are the residuals "where known", i.e. on the twin), the final GP landscape for
@@ -19,11 +19,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from beamloop.controller.align_loop import AlignmentResult, LoopEvent, run_alignment
-from beamloop.controller.backend import MicroscopeBackend
-from beamloop.controller.cost import fourier_ellipse
-from beamloop.controller.policies import make_policy
-from beamloop.controller.record import RunRecorder, read_run, write_report
+from beamloop.controller.run.loop import AlignmentResult, LoopEvent, run_alignment
+from beamloop.controller.core.backend import MicroscopeBackend
+from beamloop.controller.estimation.cost import fourier_ellipse
+from beamloop.controller.policies.registry import make_policy
+from beamloop.controller.run.record import RunRecorder, read_run, write_report
 
 
 @dataclass

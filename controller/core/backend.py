@@ -17,6 +17,10 @@ from typing import Any
 import numpy as np
 
 
+__all__ = ["BackendError", "KnobLimitError", "UnknownKnobError", "ConnectionLostError", "KnobInfo", "Frame",
+           "MicroscopeBackend"]
+
+
 class BackendError(Exception):
     """Base class of every error a backend raises."""
 

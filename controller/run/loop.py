@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
-from beamloop.controller.backend import (
+from beamloop.controller.core.backend import (
     ConnectionLostError,
     Frame,
     KnobInfo,
@@ -35,11 +35,11 @@ from beamloop.controller.backend import (
     MicroscopeBackend,
     UnknownKnobError,
 )
-from beamloop.controller.policy import AlignmentPolicy, StepReport
+from beamloop.controller.policies.base import AlignmentPolicy, StepReport
 
 
 class Recorder(Protocol):
-    """What the loop tells a run record (see :class:`beamloop.controller.record.RunRecorder`)."""
+    """What the loop tells a run record (see :class:`beamloop.controller.run.record.RunRecorder`)."""
 
     def command(self, kind: str, request: Any, reply: Any, t_sent: float, t_reply: float, error: str | None) -> None: ...
     def frame(self, step: int, setting: dict[str, float], frame: Frame, t_host: float) -> None: ...

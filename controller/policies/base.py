@@ -2,11 +2,11 @@
 
 A policy is pure decision logic: it proposes the next knob setting to measure, is told
 what was measured there, and says when it is done. It never imports a transport or a
-backend; the loop (``controller/align_loop.py``) does the I/O. This is what lets the
+backend; the loop (``controller/run/loop.py``) does the I/O. This is what lets the
 same policy run against the in-process twin, the twin over ZeroMQ, or a real column.
 
 Units: knob values are SI (metres for aberration-like knobs), as in
-:class:`beamloop.controller.backend.KnobInfo`.
+:class:`beamloop.controller.core.backend.KnobInfo`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
-from beamloop.controller.backend import Frame, KnobInfo
+from beamloop.controller.core.backend import Frame, KnobInfo
 
 
 @dataclass

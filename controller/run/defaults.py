@@ -2,7 +2,7 @@
 
 The numbers are calibrations for the digital twin's default camera and sample (see
 docs/alignment.md, "Stopping"); on another instrument give ``--stop-cost`` and
-``--camera-gain`` (or recalibrate with :func:`beamloop.controller.align_bench.calibrate_stop_cost`).
+``--camera-gain`` (or recalibrate with :func:`beamloop.controller.bench.align.calibrate_stop_cost`).
 """
 
 from __future__ import annotations

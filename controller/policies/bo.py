@@ -1,14 +1,4 @@
-"""Alignment policies by name, and the Bayesian-optimisation policy (``bo``).
-
-The registry maps a policy name (what ``--policy`` takes) to a factory
-``factory(**options) -> AlignmentPolicy``. Other areas add theirs without touching the loop::
-
-    from beamloop.controller.policies import register_policy
-    register_policy("nn", lambda **kw: MyNetworkPolicy(**kw))
-
-``available_policies()`` also imports the modules listed in :data:`PLUGIN_MODULES` (if they
-exist), so a policy defined in, e.g., ``beamloop.controller.nn_policy`` that calls
-``register_policy`` at import time is found by name.
+"""The Bayesian-optimisation policy (``bo``): ASIMOV's alignment on the Fourier-ellipse cost.
 
 Units: knob values and search windows in metres (SI), as the backend's :class:`KnobInfo`.
 """
@@ -16,24 +6,16 @@ Units: knob values and search windows in metres (SI), as the backend's :class:`K
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy.stats import qmc
 
-from beamloop.controller.backend import Frame, KnobInfo
-from beamloop.controller.bayesopt import BayesOptimizer, BOConfig
-from beamloop.controller.cost import fourier_ellipse
-from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides, check_axes
-
-PolicyFactory = Callable[..., AlignmentPolicy]
-_REGISTRY: dict[str, PolicyFactory] = {}
-_SEEDED: set[str] = set()
-
-# Modules that register policies when imported (missing ones are skipped).
-PLUGIN_MODULES = ["beamloop.controller.nn_policy"]
+from beamloop.controller.core.backend import Frame, KnobInfo
+from beamloop.controller.estimation.bayesopt import BayesOptimizer, BOConfig
+from beamloop.controller.estimation.cost import fourier_ellipse
+from beamloop.controller.policies.base import AlignmentPolicy, StepReport, apply_overrides, check_axes
+from beamloop.controller.policies.registry import register_policy
 
 # Default half-widths of the search box around the starting value, per aberration (metres):
 # 1.2 x the twin benchmark's misalignment windows (C1, A1 +-150 nm, B2 +-2 um), see
@@ -45,37 +27,6 @@ DEFAULT_WINDOWS: dict[str, float] = {
     "C21.x": 2.4e-6,
     "C21.y": 2.4e-6,
 }
-
-
-def register_policy(name: str, factory: PolicyFactory, seeded: bool = False) -> None:
-    """Make ``factory`` available as policy ``name`` (replacing any earlier one).
-
-    seeded: the factory takes a ``seed`` option (then :func:`make_policy` passes its ``seed``)."""
-    if not name or not isinstance(name, str):
-        raise ValueError(f"name: a policy needs a non-empty string name, got {name!r}")
-    _REGISTRY[name] = factory
-    (_SEEDED.add if seeded else _SEEDED.discard)(name)
-
-
-def available_policies() -> list[str]:
-    """Names of all registered policies (after importing the plug-in modules)."""
-    for mod in PLUGIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-    return sorted(_REGISTRY)
-
-
-def make_policy(name: str, seed: int | None = None, **options) -> AlignmentPolicy:
-    """Build the policy registered as ``name`` with ``options`` (and ``seed`` if it takes one)."""
-    names = available_policies()
-    if name not in _REGISTRY:
-        raise ValueError(f"policy: unknown policy {name!r}; available: {', '.join(names)}")
-    if seed is not None and name in _SEEDED:
-        options = {**options, "seed": seed}
-    return _REGISTRY[name](**options)
 
 
 @dataclass

@@ -13,9 +13,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from beamloop.controller.backend import (BackendError, Frame, KnobInfo, KnobLimitError, MicroscopeBackend,
+from beamloop.controller.core.backend import (BackendError, Frame, KnobInfo, KnobLimitError, MicroscopeBackend,
                                          UnknownKnobError)
-from beamloop.controller.board import BoardLink, BoardRefused
+from beamloop.controller.instruments.board_driver import BoardLink, BoardRefused
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 One iteration takes a *pair* of Ronchigrams at ``C10 - delta`` and ``C10 + delta`` around the
 current setting ``x`` (two frames; ``delta`` is the offset the network was trained with), asks
-the :class:`~beamloop.controller.inference.Estimator` for the aberrations present at ``x`` (mean
+the :class:`~beamloop.controller.estimation.inference.Estimator` for the aberrations present at ``x`` (mean
 and 1-sigma, metres) and moves the aligned knobs by ``-G^-1 r``: ``r`` the estimated aberrations
 of the aligned axes, ``G`` the knobs' response matrix (``calibration``, measured once with
-:mod:`beamloop.controller.knob_calibration`; identity if not given - knob ``k`` then drives only
+:mod:`beamloop.controller.estimation.knob_calibration`; identity if not given - knob ``k`` then drives only
 ``KnobInfo.aberration`` and the next iteration absorbs the cross-talk). It stops when the estimate says the residual at the measured
 setting is within ``tolerance`` (then it still applies that last, small correction, shrunk by
 ``r^2 / (r^2 + sigma^2)`` so a noisy estimate moves little), or after ``max_pairs`` pairs (same
@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from beamloop.controller.backend import Frame, KnobInfo
-from beamloop.controller.policies import BayesOptPolicy, BOPolicyConfig, register_policy  # noqa: F401
-from beamloop.controller.policy import AlignmentPolicy, StepReport, apply_overrides, check_axes
+from beamloop.controller.core.backend import Frame, KnobInfo
+from beamloop.controller.policies.bo import BayesOptPolicy, BOPolicyConfig  # noqa: F401
+from beamloop.controller.policies.registry import register_policy
+from beamloop.controller.policies.base import AlignmentPolicy, StepReport, apply_overrides, check_axes
 
 # Stop rule (m): when every estimated residual is within DEFAULT_TOLERANCE (the near-aligned
 # regime where the fine network is accurate: held-out ~6-9 nm for C1/A1, ~130 nm for B2,
@@ -62,7 +63,7 @@ class NNPolicyConfig:
     1-sigma accepted for the last correction (stop rule); max_pairs: pairs before the last
     correction is applied anyway; sigma_fallback: fall back to BO when an aligned axis' sigma
     exceeds this many tolerances; calibration / play: the knobs' response matrix and play
-    (:mod:`beamloop.controller.knob_calibration`), identity / none if not given; max_frames: total frame budget including the BO fallback
+    (:mod:`beamloop.controller.estimation.knob_calibration`), identity / none if not given; max_frames: total frame budget including the BO fallback
     (default: the same budget the ``bo`` policy gets for these axes);
     bo_window_sigmas: half-width of the BO box in sigmas, capped by ``windows`` (default the ``bo``
     policy's :data:`DEFAULT_WINDOWS`: an uninformed network must not widen the search beyond what
@@ -96,7 +97,7 @@ _ESTIMATORS: dict[tuple, object] = {}
 def _estimator(cfg: NNPolicyConfig):
     key = (cfg.weights_dir, cfg.qonnx_path, cfg.coarse_only)
     if key not in _ESTIMATORS:  # load the network once per process
-        from beamloop.controller.inference import QonnxEstimator, TorchEstimator, default_estimator
+        from beamloop.controller.estimation.inference import QonnxEstimator, TorchEstimator, default_estimator
 
         if cfg.qonnx_path:
             _ESTIMATORS[key] = QonnxEstimator(cfg.qonnx_path, cfg.weights_dir)
@@ -149,7 +150,7 @@ class NetworkPolicy(AlignmentPolicy):
         self.col = [est_axes.index(self.ab_of[a]) for a in axes]
         self.sigma_tol = np.array([self.config.sigma_tolerance.get(self.ab_of[a], np.inf) for a in axes])
         self.scale = np.asarray(self.estimator.label_scale, dtype=float)[self.col]
-        from beamloop.controller.knob_calibration import response_matrix
+        from beamloop.controller.estimation.knob_calibration import response_matrix
 
         self.G = response_matrix(self.config.calibration, [self.ab_of[a] for a in self.axes], self.axes)
         # backlash compensation: the policy reasons in *effective* knob values; a move up to an
@@ -166,7 +167,7 @@ class NetworkPolicy(AlignmentPolicy):
         self._done = False
         self.stop_reason = None
         if self.config.max_frames is None:
-            from beamloop.controller.align_defaults import default_max_frames
+            from beamloop.controller.run.defaults import default_max_frames
 
             self.max_frames = default_max_frames(len(axes))
         else:
@@ -279,14 +280,14 @@ class NetworkPolicy(AlignmentPolicy):
         if remaining < 2:
             self._done, self.stop_reason = True, "network uncertain, no frames left for bo"
             return
-        from beamloop.controller.policies import DEFAULT_WINDOWS
+        from beamloop.controller.policies.bo import DEFAULT_WINDOWS
 
         cap = {a: self.config.windows.get(a, self.config.windows.get(self.ab_of[a], DEFAULT_WINDOWS.get(self.ab_of[a], np.inf)))
                for a in self.axes}
         windows = {a: float(min(max(self.config.bo_window_sigmas * sv, tv), cap[a]))
                    for a, sv, tv in zip(self.axes, s, self.tol)}
         centre = self.result()
-        from beamloop.controller.align_defaults import TWIN_CAMERA_GAIN, TWIN_STOP_COST
+        from beamloop.controller.run.defaults import TWIN_CAMERA_GAIN, TWIN_STOP_COST
 
         c = self.config
         self._bo = BayesOptPolicy(BOPolicyConfig(

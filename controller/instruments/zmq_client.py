@@ -29,8 +29,8 @@ from typing import Any, AsyncIterator
 import zmq
 import zmq.asyncio
 
-from beamloop.controller import protocol as P
-from beamloop.controller.backend import (
+from beamloop.controller.protocol import messages as P
+from beamloop.controller.core.backend import (
     BackendError,
     ConnectionLostError,
     Frame,

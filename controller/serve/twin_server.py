@@ -3,7 +3,7 @@
 Two sockets, two threads, so bulk data cannot starve control:
 
 * **control thread**: a ROUTER socket (``control_addr``) answering requests (see
-  :mod:`beamloop.controller.protocol`) plus an inproc PULL on which the detector thread
+  :mod:`beamloop.controller.protocol.messages`) plus an inproc PULL on which the detector thread
   hands back deferred ``acquire`` replies. It never renders images.
 * **detector thread**: owns the PUB socket (``data_addr``); renders and publishes frames
   for ``acquire`` requests and for a running ``stream`` (twin Ronchigrams at the
@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import zmq
 
-from beamloop.controller import protocol as P
+from beamloop.controller.protocol import messages as P
 from beamloop.sim.microscope import KnobRangeError, Microscope, MicroscopeConfig, UnknownKnobError
 
 log = logging.getLogger(__name__)
@@ -453,7 +453,7 @@ def _wire_float(x: Any) -> Any:
 # --- embedded twin ----------------------------------------------------------------------------------
 
 def _child_main() -> None:
-    """Entry point of the embedded-twin subprocess (``python -m beamloop.controller.twin_server``).
+    """Entry point of the embedded-twin subprocess (``python -m beamloop.controller.serve.twin_server``).
 
     Reads a pickled ``(config, seed, control_addr, data_addr, pace, prepare, data_hwm)`` from stdin, prints
     ``READY <control_addr> <data_addr>`` (or ``ERROR <reason>``) on stdout and serves until
@@ -511,7 +511,7 @@ def start_embedded_twin(
 
     blob = pickle.dumps((config, seed, control_addr, data_addr, pace, prepare, data_hwm))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "beamloop.controller.twin_server"],
+        [sys.executable, "-m", "beamloop.controller.serve.twin_server"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=False,
     )
     proc.stdin.write(f"{len(blob)}\n".encode() + blob)
