@@ -23,6 +23,7 @@ from beamloop.controller.run.loop import AlignmentResult, LoopEvent, run_alignme
 from beamloop.controller.core.backend import MicroscopeBackend
 from beamloop.controller.estimation.cost import fourier_ellipse
 from beamloop.controller.policies.registry import make_policy
+from beamloop.controller.run.nexus import check_output_location
 from beamloop.controller.run.record import RunRecorder, read_run, write_report
 
 
@@ -34,7 +35,9 @@ class JobConfig:
     misalignment; empty for a real column); source: where the microscope is (for the record);
     keep_if_better: take a reference frame at the start and, if the verification frame's cost
     is not lower than the reference's, put the start values back (never leave the column worse
-    than it was found, by the instrument's own measure)."""
+    than it was found, by the instrument's own measure); instrument: optics and camera for the
+    record's calibrations (``name``, ``beam_energy_eV``, ``convergence_semiangle_rad``,
+    ``rad_per_px``, ``profile``; see :class:`~beamloop.controller.run.record.RunRecorder`)."""
 
     axes: list[str]
     policy: str = "bo"
@@ -45,6 +48,7 @@ class JobConfig:
     source: str = "embedded twin"
     seed: int = 0
     keep_if_better: bool = True
+    instrument: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,6 +69,19 @@ class JobOutcome:
     reverted: bool = False
 
 
+def run_paths(out_dir: str | Path) -> tuple[Path, Path]:
+    """New ``(record, report)`` paths ``align-<time>[-n].h5/.png`` in ``out_dir``, after checking
+    that the directory can take them (:class:`~beamloop.controller.run.nexus.OutputLocationError`)."""
+    out_dir = Path(out_dir)
+    check_output_location(out_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        base = out_dir / (f"align-{stamp}" + (f"-{n}" if n else ""))
+        if not base.with_suffix(".h5").exists():
+            return base.with_suffix(".h5"), base.with_suffix(".png")
+    raise FileExistsError(f"out_dir: {out_dir} has 1000 records of {stamp}")
+
+
 def random_start(rng: np.random.Generator, axes: list[str], windows: dict[str, float]) -> dict[str, float]:
     """Knob values uniformly within +-windows (m) for ``axes``: a misaligned starting point."""
     return {a: float(rng.uniform(-windows[a], windows[a])) for a in axes}
@@ -78,10 +95,7 @@ async def run_job(
 ) -> JobOutcome:
     """Run the main job on a connected ``backend``. Cancellation (Ctrl-C) restores the start,
     still closes the record, writes the report, and re-raises."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(cfg.out_dir)
-    record_path = out_dir / f"align-{stamp}.h5"
-    report_path = out_dir / f"align-{stamp}.png"
+    record_path, report_path = run_paths(cfg.out_dir)
     knobs = await backend.knobs()
     policy = make_policy(cfg.policy, seed=cfg.seed, **cfg.policy_options)
     config = {
@@ -94,7 +108,7 @@ async def run_job(
             config["policy_config"] = asdict(policy.config)
         except TypeError:
             pass
-    rec = RunRecorder(record_path, cfg.axes, config, knobs)
+    rec = RunRecorder(record_path, cfg.axes, config, knobs, instrument=cfg.instrument)
     outcome: JobOutcome | None = None
     try:
         if cfg.start_offsets:  # the embedded twin's misaligned start: recorded like any command
