@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+from beamloop.models.weight_files import WEIGHTS_DIR, integer_path
 NAMES = ("alignment", "alignment_fine", "trigger")
 
 
@@ -117,9 +117,14 @@ def module_input_shape(name: str) -> tuple[int, ...]:
 
 
 def save(name: str, module: torch.nn.Module, meta: dict[str, Any], weights_dir: str | Path | None = None) -> Path:
-    """Write ``<name>.pt`` (state dict) and ``<name>.json`` (metadata) to ``weights_dir``."""
+    """Write ``<name>.pt`` (state dict), ``<name>.json`` (metadata) and, for the alignment networks,
+    ``<name>.int.npz`` (integer form, :mod:`beamloop.models.fixed_point_mlp`) to ``weights_dir``."""
     wdir = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     wdir.mkdir(parents=True, exist_ok=True)
     torch.save(module.state_dict(), wdir / f"{name}.pt")
+    if name.startswith("alignment"):  # the integer form the operator install and the FPGA use
+        from beamloop.models.fixed_point_mlp import export_npz, sha256
+
+        meta = {**meta, "integer_sha256": sha256(export_npz(module, integer_path(name, wdir)))}
     (wdir / f"{name}.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return wdir / f"{name}.pt"

@@ -3,6 +3,8 @@
 The controller never imports training code: an :class:`Estimator` turns Ronchigram pairs into
 aberration estimates in metres, whatever runs the network behind it:
 
+- :class:`IntegerEstimator`: the integer fixed-point form (numpy only; the operator install's
+  path and bit-exact with the FPGA);
 - :class:`TorchEstimator`: the Brevitas module with committed weights (``beamloop.models.registry``);
 - :class:`QonnxEstimator`: the exported QONNX graph executed by qonnx (ONNX Runtime for the
   standard nodes, qonnx's reference kernels for ``Quant``), i.e. what the FPGA computes;
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from beamloop.models.fixed_point_mlp import load_npz
 from beamloop.models.preprocess import AXES, output_to_metres, standardise
 from beamloop.models.ronchigram_features import FeatureConfig, pairs_features
+from beamloop.models.weight_files import WEIGHTS_DIR, integer_path, meta_path, read_meta, state_path
 
 
 class Estimator(abc.ABC):
@@ -60,6 +64,20 @@ def _meta_fields(est: Estimator, meta: dict) -> None:
         est.features = FeatureConfig.from_dict(meta["features"])
     except KeyError as exc:
         raise ValueError(f"alignment model metadata lacks {exc}; retrain with `beamloop train alignment`") from None
+
+
+class IntegerEstimator(Estimator):
+    """Runs the integer fixed-point form of an alignment network (``<name>.int.npz``): bit-exact
+    with PyTorch, QONNX and the hls4ml emulation (what the FPGA computes), and needs no torch."""
+
+    def __init__(self, weights_dir: str | Path | None = None, name: str = "alignment"):
+        self.name = name
+        self.meta = read_meta(name, weights_dir)
+        _meta_fields(self, self.meta)
+        self.mlp = load_npz(integer_path(name, weights_dir), self.meta.get("integer_sha256"))
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        return self.mlp(x)
 
 
 class TorchEstimator(Estimator):
@@ -129,16 +147,24 @@ class CoarseToFineEstimator(Estimator):
         return mc, sc
 
 
-def default_estimator(weights_dir: str | Path | None = None) -> Estimator:
-    """The coarse-to-fine pair of committed networks, or the coarse one alone if no fine weights exist."""
-    from beamloop.models.registry import WEIGHTS_DIR
+ESTIMATOR_BACKENDS = ("integer", "torch")
 
+
+def default_estimator(weights_dir: str | Path | None = None, backend: str = "integer") -> Estimator:
+    """The coarse-to-fine pair of committed networks, or the coarse one alone if no fine weights exist.
+
+    backend: ``"integer"`` (default: the fixed-point numpy form, no torch, bit-exact with the FPGA)
+    or ``"torch"`` (the Brevitas modules; needs the ``train`` extra)."""
+    if backend not in ESTIMATOR_BACKENDS:
+        raise ValueError(f"backend: unknown estimator backend {backend!r}; valid: {', '.join(ESTIMATOR_BACKENDS)}")
+    make = IntegerEstimator if backend == "integer" else TorchEstimator
     wdir = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
-    coarse = TorchEstimator(weights_dir)
-    if not (wdir / "alignment_fine.pt").exists():
+    coarse = make(weights_dir)
+    fine_file = integer_path("alignment_fine", wdir) if backend == "integer" else state_path("alignment_fine", wdir)
+    if not fine_file.exists():
         return coarse
-    fine = TorchEstimator(weights_dir, name="alignment_fine")
-    box = fine.model.meta.get("apply_box_m")
+    fine = make(weights_dir, name="alignment_fine")
+    box = read_meta("alignment_fine", weights_dir).get("apply_box_m")
     if box is None:
-        raise ValueError(f"{wdir / 'alignment_fine.json'} lacks apply_box_m; retrain with `beamloop train alignment`")
+        raise ValueError(f"{meta_path('alignment_fine', wdir)} lacks apply_box_m; retrain with `beamloop train alignment`")
     return CoarseToFineEstimator(coarse, fine, box)

@@ -87,6 +87,13 @@ def test_alignment_mlp_with_committed_config_is_bit_exact(tmp_path):
     s.bitexact = {**s.bitexact, "n_realistic": 3}
     r = compile_network(net, s, tmp_path / "out", n_vectors=200, log=lambda m: None)
     assert r.bitexact.matches == r.bitexact.total == 200
+    # the integer numpy form (operator install, FPGA-arithmetic estimator) equals the hls4ml emulation
+    from beamloop.hls.hls4ml_project import predict
+    from beamloop.models.fixed_point_mlp import from_module
+
+    x = np.random.default_rng(5).normal(0.0, 1.5, (300, N_FEATURES)).astype(np.float32)
+    x = net.to_input_grid(x).numpy()
+    assert np.array_equal(from_module(net.module)(x), predict(r.hls_model, x).reshape(300, -1).astype(np.float64))
     assert r.vector_source.startswith("3 realistic")
     assert r.hls_model.config.get_config_value("IOType") == "io_parallel"
     dense = {row["name"]: (row["reuse_factor"], row["strategy"]) for row in r.layers if row["class"] == "Dense"}
