@@ -8,7 +8,8 @@ Explicit (needs the true coefficients; for the twin and for training):
 Implicit (properties of the probe itself):
   ``pi4_aperture`` - radius (rad) of the largest centred aperture over which the aberration
   phase varies by less than pi/4 peak-to-peak (the classic "pi/4 criterion"), and
-  ``rayleigh_resolution`` 0.61 lambda / alpha_pi4 (m; `probe_metrics` also gives Angstrom).
+  ``rayleigh_resolution`` 0.61 lambda / alpha (m); `probe_metrics` uses the usable aperture
+  min(alpha_pi4, convergence semi-angle) and also gives Angstrom.
   ``strehl_ratio`` - peak probe intensity relative to the unaberrated probe, same aperture.
   ``probe_d50`` - diameter (m) of the circle about the probe's centroid that holds 50 % of
   the probe current.
@@ -155,15 +156,29 @@ def probe_d50(ab: Aberrations, wavelength_m: float, alpha_rad: float, max_px: in
     return float(2 * r[order][k] * pix)
 
 
-def probe_metrics(ab: Aberrations, energy_eV: float, alpha_rad: float) -> dict[str, float]:
-    """All implicit metrics for a probe with aperture ``alpha_rad`` at ``energy_eV``."""
+def probe_metrics(ab: Aberrations, energy_eV: float, alpha_rad: float,
+                  max_angle_rad: float = 0.1) -> dict[str, float | bool | str]:
+    """All implicit metrics for a probe with aperture ``alpha_rad`` at ``energy_eV``.
+
+    ``pi4_aperture_rad`` is searched up to ``max_angle_rad``; ``pi4_aperture_capped`` says the
+    search hit that cap (the phase stays flat beyond it: no aberration limit found). The
+    Rayleigh resolution uses the *usable* aperture, the smaller of the pi/4 aperture and the
+    convergence semi-angle (``rayleigh_limited_by`` says which): an aligned probe is limited by
+    its aperture, 0.61 lambda / alpha.
+    """
     from beamloop.sim.optics import electron_wavelength
 
     lam = electron_wavelength(energy_eV)
-    a4 = pi4_aperture(ab, lam)
-    res = rayleigh_resolution(a4, lam)
+    a4 = pi4_aperture(ab, lam, max_angle_rad=max_angle_rad)
+    usable = min(a4, alpha_rad)
+    res = rayleigh_resolution(usable, lam)
     return {
         "pi4_aperture_rad": a4,
+        "pi4_aperture_capped": bool(a4 >= max_angle_rad),
+        "pi4_search_cap_rad": float(max_angle_rad),
+        "convergence_semiangle_rad": float(alpha_rad),
+        "usable_aperture_rad": usable,
+        "rayleigh_limited_by": "convergence aperture" if alpha_rad <= a4 else "aberrations (pi/4 aperture)",
         "rayleigh_resolution_m": res,
         "rayleigh_resolution_angstrom": res * 1e10,
         "strehl": strehl_ratio(ab, lam, alpha_rad),

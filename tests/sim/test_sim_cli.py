@@ -13,7 +13,7 @@ runner = CliRunner()
 
 
 def test_sim_metrics_command():
-    res = runner.invoke(app, ["sim", "metrics", "C10=1e-9", "A1.x=2e-9"])
+    res = runner.invoke(app, ["sim", "metrics", "C10=1e-9", "A1.x=2e-9", "--json"])
     assert res.exit_code == 0, res.output
     m = json.loads(res.output)
     assert 0 < m["strehl"] < 1 and m["rayleigh_resolution_angstrom"] > 0
