@@ -1,15 +1,19 @@
 """``beamloop train alignment``: data from the twin -> QAT -> held-out metrics -> weights + card.
 
 Steps: generate (or reuse) sharded HDF5 shards of pair features with
-:mod:`beamloop.models.alignment_data`, standardise them (mean/std of the training set, stored
+:mod:`beamloop.models.alignment_data` on dask.distributed (a ``LocalCluster`` unless
+``scheduler`` / ``$BEAMLOOP_DASK_SCHEDULER`` names one), standardise them (mean/std of the training set, stored
 in the metadata), pre-train a float copy of :class:`AlignmentNet`, fine-tune the Brevitas
 network quantisation-aware, evaluate on held-out shards (different seeds), write
-``alignment.pt`` / ``alignment.json`` and the model card section.
+``alignment.pt`` / ``alignment.json`` and the model card section. Two extra held-out sets
+check the sample invariance on textures the networks never saw (:data:`HOLDOUTS`): correlation
+lengths beyond the training range and contrasts below it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -62,6 +66,23 @@ def evaluate(net, x: np.ndarray, labels_m: np.ndarray, scale_m, cond: dict | Non
                 scale = 1e3 if "alpha" in key else (1e9 if "thickness" in key else 1)
                 name = fmt.format(lo * scale, hi * scale)
                 by[name] = {a: float(np.sqrt(np.mean(err[sel, i] ** 2)) * 1e9) for i, a in enumerate(AXES)}
+        if "cond_renderer" in cond:
+            for rid, kind in enumerate(("twin_atoms", "twin_field", "geometric")):
+                sel = cond["cond_renderer"] == rid
+                if sel.sum() >= 5:
+                    by[f"renderer {kind}"] = {a: float(np.sqrt(np.mean(err[sel, i] ** 2)) * 1e9) for i, a in enumerate(AXES)}
+            c = cond["cond_contrast"]
+            for lo, hi in ((0, 0.01), (0.01, 0.03), (0.03, 0.15), (0.15, 10)):
+                sel = (c >= lo) & (c < hi)
+                if sel.sum() >= 5:
+                    by[f"contrast {lo * 100:g}-{hi * 100:g} %"] = {a: float(np.sqrt(np.mean(err[sel, i] ** 2)) * 1e9)
+                                                                   for i, a in enumerate(AXES)}
+            L = cond["cond_corr_len_m"]
+            for lo, hi in ((0.5e-10, 1.5e-10), (1.5e-10, 3e-10), (3e-10, 6.01e-10), (6.01e-10, 2e-9)):
+                sel = (L >= lo) & (L < hi)
+                if sel.sum() >= 5:
+                    by[f"texture {lo * 1e10:.1f}-{hi * 1e10:.1f} A"] = {
+                        a: float(np.sqrt(np.mean(err[sel, i] ** 2)) * 1e9) for i, a in enumerate(AXES)}
         for sid, kind in enumerate(("amorphous_carbon", "si100", "si110")):
             sel = cond["cond_sample_id"] == sid
             if sel.sum() >= 5:
@@ -129,15 +150,31 @@ def _train_one(x, y, xv, yv, hidden, epochs, qat_epochs, max_seconds, seed, log,
     return net, cfg, cfg_q, hist["history"] + hist_q["history"]
 
 
-def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: int = 2048, epochs: int = 120,
+def holdouts(rnd) -> dict:
+    """Held-out randomisations the training never sees (the invariance self-check):
+    ``coarse_texture``: random-field and geometric samples with correlation lengths 6-12 A
+    (training: 0.6-6 A); ``low_contrast``: geometric contrast 0.15-0.4 % and twin frames at
+    2-8 % of their contrast (training: >= 0.4 % and >= 8 %)."""
+    from dataclasses import replace
+
+    return {
+        "coarse_texture": replace(rnd, renderer_probs=(0.0, 0.5, 0.5), corr_len_m=(6e-10, 12e-10)),
+        "low_contrast": replace(rnd, renderer_probs=(0.35, 0.0, 0.65), geometric_contrast=(0.0015, 0.004),
+                                contrast_gain=(0.02, 0.08), contrast_gain_fraction=1.0),
+    }
+
+
+def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: int = 1536, epochs: int = 120,
         workers: int = 2, max_train_seconds: float = 300.0, seed: int = 0, progress=print,
-        qat_epochs: int = 10, hidden: tuple[int, ...] = (128, 64), n_fine: int = 12288) -> dict:
-    """The whole ``beamloop train alignment`` job: data, the coarse network (whole range) and the
-    fine network (near-aligned subset of the same data), metrics, weights and card entries.
-    Returns the coarse network's metadata (the fine one's is ``meta["fine"]``)."""
+        qat_epochs: int = 10, hidden: tuple[int, ...] = (128, 64), n_fine: int = 6144, n_holdout: int = 384,
+        scheduler: str | None = None) -> dict:
+    """The whole ``beamloop train alignment`` job: data (dask), the coarse network (whole range) and
+    the fine network (near-aligned subset of the same data + extra near-aligned pairs), metrics
+    (held-out, and the invariance hold-outs), weights and card entries. Returns the coarse
+    network's metadata (the fine one's is ``meta["fine"]``)."""
     import torch
 
-    from beamloop.models.alignment_data import Randomisation, generate, read_shards
+    from beamloop.models.alignment_data import Randomisation, dask_client, generate, read_shards
     from beamloop.models.registry import save
     from beamloop.models.ronchigram_features import FeatureConfig
 
@@ -145,14 +182,28 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: 
     rnd = Randomisation()
     fcfg = FeatureConfig()
     data_dir = Path(data_dir)
-    progress(f"data: {n_train} train + {n_val} held-out pairs from the twin -> {data_dir} ({workers} workers)")
-    tr = generate(data_dir, n_train, seed=seed, workers=workers, rnd=rnd, prefix="train")
-    va = generate(data_dir, n_val, seed=seed + 7919, workers=workers, rnd=rnd, prefix="val")
-    # extra near-aligned pairs for the fine network (cheap: small aberrations need little oversampling)
+    scheduler = scheduler or os.environ.get("BEAMLOOP_DASK_SCHEDULER") or None
+    progress(f"data: {n_train} train + {n_val} held-out + {n_fine} near-aligned + 2 x {n_holdout} hold-out pairs "
+             f"-> {data_dir} (dask: {scheduler or f'LocalCluster of {workers} workers'})")
     from dataclasses import replace
 
+    # extra near-aligned pairs for the fine network (cheap: small aberrations need little oversampling)
     rnd_fine = replace(rnd, label_halfwidth_m=FINE_TRAIN_BOX_M, small_fraction=0.5, small_min_factor=1.0 / 10.0)
-    fi = generate(data_dir, n_fine, seed=seed + 104729, workers=workers, rnd=rnd_fine, prefix="fine") if n_fine else []
+    hold = holdouts(rnd)
+    client = dask_client(scheduler, workers) if (scheduler or workers > 1) else None
+    try:
+        kw = dict(workers=workers, client=client, features=fcfg, progress=progress)
+        tr = generate(data_dir, n_train, seed=seed, rnd=rnd, prefix="train", **kw)
+        va = generate(data_dir, n_val, seed=seed + 7919, rnd=rnd, prefix="val", **kw)
+        fi = generate(data_dir, n_fine, seed=seed + 104729, rnd=rnd_fine, prefix="fine", **kw) if n_fine else []
+        ho = {name: generate(data_dir, n_holdout, seed=seed + 3 + k, rnd=r, prefix=f"holdout-{name}", **kw)
+              for k, (name, r) in enumerate(hold.items())} if n_holdout else {}
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     t_data = time.time() - t0
     dtr, attrs = read_shards(tr)
     dva, _ = read_shards(va)
@@ -206,9 +257,19 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: 
         cond = {k: v[selv] for k, v in dva.items() if k.startswith("cond_")}
         metrics = evaluate(net, xv[selv], dva["labels"][selv], scale, cond)
         progress(f"{name}: held-out RMSE (nm): { {k: round(v, 1) for k, v in metrics['rmse_nm'].items()} }")
+        metrics_hold = {}
+        for hname, paths in ho.items():
+            dh, _ = read_shards(paths)
+            selh = np.ones(len(dh["labels"]), bool) if name == "alignment" else \
+                np.all(np.abs(dh["labels"]) <= np.array(FINE_TRAIN_BOX_M), axis=1)
+            if selh.sum() >= 5:
+                metrics_hold[hname] = evaluate(net, to_grid(dh["features"][selh]), dh["labels"][selh], scale,
+                                               {k: v[selh] for k, v in dh.items() if k.startswith("cond_")})
+                progress(f"{name}: hold-out {hname} RMSE (nm): "
+                         f"{ {k: round(v, 1) for k, v in metrics_hold[hname]['rmse_nm'].items()} }")
         meta = {
             "name": name,
-            "version": "3",
+            "version": "4",
             "regime": regime,
             "arch": {"kind": "mlp", "hidden": list(hidden), "n_features": int(x.shape[1])},
             "axes": list(AXES),
@@ -220,21 +281,26 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 20480, n_val: 
             "input": {"shape": [int(x.shape[1])], "grid": "int8 (signed), scale 2^-5, FLOOR",
                       "pair_order": "C10-delta, C10+delta",
                       "preprocess": "structure-tensor features per patch and scale (models/ronchigram_features.py), "
+                                    "centred per scale over the pair (sample-invariant), "
                                     "standardised with feature_mean / feature_std"},
             "randomisation": json.loads(rnd.to_json()),
             "data": {"n_train": int(sel.sum()), "n_val": int(selv.sum()), "seed": seed, "generate_seconds": t_data,
                      "train_shards": [p.name for p in tr] + ([p.name for p in fi] if name == "alignment_fine" else []),
                      "val_shards": [p.name for p in va],
+                     "engine": f"dask.distributed ({scheduler or f'LocalCluster, {workers} workers'})",
                      **({"extra_near_aligned": json.loads(rnd_fine.to_json())} if name == "alignment_fine" and fi else {})},
             "training": {**{k: v for k, v in asdict(cfg).items() if k != "log"}, "seconds": t_train,
                          "phases": "float pre-training, then QAT fine-tuning",
                          "qat": {k: v for k, v in asdict(cfg_q).items() if k != "log"},
                          "epochs_run": len(hist)},
             "metrics_heldout": metrics,
+            "metrics_holdout_invariance": metrics_hold,
+            "holdouts": {k: json.loads(v.to_json()) for k, v in hold.items()},
             "size": bit_operations(net, (x.shape[1],)),
             "versions": _versions(),
             "command": f"beamloop train alignment --data-dir {data_dir} --n-train {n_train} --n-val {n_val} "
                        f"--n-fine {n_fine} --epochs {epochs}",
+            "total_seconds_to_here": time.time() - t0,
         }
         if name == "alignment_fine":
             meta["apply_box_m"] = list(FINE_APPLY_BOX_M)
