@@ -31,6 +31,8 @@ import numpy as np
 from beamloop.controller.core.backend import Frame, KnobInfo
 from beamloop.controller.policies.bo import BayesOptPolicy, BOPolicyConfig  # noqa: F401
 from beamloop.controller.policies.registry import register_policy
+from beamloop.controller.estimation.inference import (IntegerEstimator, QonnxEstimator, TorchEstimator,
+                                                     default_estimator)
 from beamloop.controller.policies.base import AlignmentPolicy, StepReport, apply_overrides, check_axes
 
 # Stop rule (m): when every estimated residual is within DEFAULT_TOLERANCE (the near-aligned
@@ -68,7 +70,8 @@ class NNPolicyConfig:
     bo_window_sigmas: half-width of the BO box in sigmas, capped by ``windows`` (default the ``bo``
     policy's :data:`DEFAULT_WINDOWS`: an uninformed network must not widen the search beyond what
     BO alone would search); weights_dir / qonnx_path: which
-    network to run (committed Brevitas weights by default; a QONNX file runs through qonnx).
+    network to run; estimator: ``"integer"`` (default: the committed networks' fixed-point form in
+    numpy, bit-exact with the FPGA) or ``"torch"`` (Brevitas); a QONNX file runs through qonnx.
     """
 
     tolerance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
@@ -82,6 +85,7 @@ class NNPolicyConfig:
     bo_window_sigmas: float = 3.0
     windows: dict[str, float] = field(default_factory=dict)  # max BO half-width per knob/aberration (m)
     weights_dir: str | None = None
+    estimator: str = "integer"  # "integer" (fixed-point numpy = the FPGA's arithmetic, no torch) or "torch"
     qonnx_path: str | None = None
     coarse_only: bool = False  # True: only the coarse network (default: coarse-to-fine when fine weights exist)
     calibration: dict[str, dict[str, float]] | None = None  # {aberration: {knob: gain}}; None: identity
@@ -95,16 +99,14 @@ _ESTIMATORS: dict[tuple, object] = {}
 
 
 def _estimator(cfg: NNPolicyConfig):
-    key = (cfg.weights_dir, cfg.qonnx_path, cfg.coarse_only)
+    key = (cfg.weights_dir, cfg.qonnx_path, cfg.coarse_only, cfg.estimator)
     if key not in _ESTIMATORS:  # load the network once per process
-        from beamloop.controller.estimation.inference import QonnxEstimator, TorchEstimator, default_estimator
-
         if cfg.qonnx_path:
             _ESTIMATORS[key] = QonnxEstimator(cfg.qonnx_path, cfg.weights_dir)
         elif cfg.coarse_only:
-            _ESTIMATORS[key] = TorchEstimator(cfg.weights_dir)
+            _ESTIMATORS[key] = (IntegerEstimator if cfg.estimator == "integer" else TorchEstimator)(cfg.weights_dir)
         else:
-            _ESTIMATORS[key] = default_estimator(cfg.weights_dir)
+            _ESTIMATORS[key] = default_estimator(cfg.weights_dir, backend=cfg.estimator)
     return _ESTIMATORS[key]
 
 
