@@ -14,12 +14,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @train.command("alignment")
     def alignment(
         out: Path = typer.Option(None, help="weights directory (default: the committed models/weights)"),
-        data_dir: Path = typer.Option(Path("data/alignment-v3"), help="HDF5 feature shards (reused if present)"),
-        n_train: int = typer.Option(20480, help="training pairs (whole range)"),
-        n_fine: int = typer.Option(12288, help="extra near-aligned training pairs for the fine network"),
-        n_val: int = typer.Option(2048, help="held-out pairs"),
+        data_dir: Path = typer.Option(Path("data/alignment-v4"), help="HDF5 feature shards (reused if present: resumable)"),
+        n_train: int = typer.Option(14336, help="training pairs (whole range)"),
+        n_fine: int = typer.Option(6144, help="extra near-aligned training pairs for the fine network"),
+        n_val: int = typer.Option(1536, help="held-out pairs"),
+        n_holdout: int = typer.Option(384, help="pairs in each invariance hold-out set (unseen textures/contrasts)"),
+        scheduler: str = typer.Option(None, help="dask scheduler address tcp://host:port (default: a LocalCluster "
+                                                 "of --workers processes; or $BEAMLOOP_DASK_SCHEDULER)"),
         epochs: int = typer.Option(120, help="float pre-training epochs (then 10 QAT epochs)"),
-        workers: int = typer.Option(2, help="data-generation worker processes"),
+        workers: int = typer.Option(2, help="LocalCluster worker processes for data generation (dask)"),
         max_train_seconds: float = typer.Option(300.0, help="wall-clock cap of the training loops"),
         seed: int = typer.Option(0),
     ) -> None:
@@ -30,7 +33,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from beamloop.models.registry import WEIGHTS_DIR
 
         meta = run(out or WEIGHTS_DIR, data_dir, n_train, n_val, epochs, workers, max_train_seconds, seed, typer.echo,
-                   n_fine=n_fine)
+                   n_fine=n_fine, n_holdout=n_holdout, scheduler=scheduler)
         card = write_card(out or WEIGHTS_DIR)
         typer.echo(f"held-out RMSE (nm): {meta['metrics_heldout']['rmse_nm']}\nmodel card: {card}")
 
