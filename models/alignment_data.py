@@ -379,7 +379,8 @@ def read_shards(paths) -> tuple[dict[str, np.ndarray], dict]:
     return {k: np.concatenate(v) for k, v in out.items()}, attrs
 
 
-def _shard_job(path: str, n: int, seed: int, rnd_json: str, features_json: str) -> tuple[str, float]:
+def _shard_job(path: str, n: int, seed: int, rnd_json: str, features_json: str,
+               keep_pairs: bool = False) -> tuple[str, float]:
     """One task: simulate ``n`` pairs and write them to ``path`` (atomically)."""
     import torch
 
@@ -387,7 +388,7 @@ def _shard_job(path: str, n: int, seed: int, rnd_json: str, features_json: str) 
     rnd = Randomisation.from_json(rnd_json)
     fcfg = FeatureConfig.from_dict(json.loads(features_json))
     t0 = time.time()
-    write_shard(path, simulate_pairs(n, seed, rnd, features=fcfg), rnd, fcfg)
+    write_shard(path, simulate_pairs(n, seed, rnd, features=fcfg, keep_pairs=keep_pairs), rnd, fcfg)
     return str(path), time.time() - t0
 
 
@@ -407,14 +408,16 @@ def dask_client(scheduler: str | None = None, workers: int = 2):
 
 def generate(out_dir: str | Path, n: int, shard_size: int = 256, seed: int = 0, workers: int = 2,
              rnd: Randomisation | None = None, prefix: str = "train", client=None,
-             scheduler: str | None = None, features: FeatureConfig = FeatureConfig(), progress=None) -> list[Path]:
+             scheduler: str | None = None, features: FeatureConfig = FeatureConfig(), progress=None,
+             keep_pairs: bool = False) -> list[Path]:
     """Generate ``n`` pairs into ``out_dir/<prefix>-XXXX.h5`` shards, one dask task per shard.
 
     Shards that already exist (same name) are kept, so an interrupted run resumes (a shard is
     written to ``.tmp`` and renamed when complete). ``client``: an existing dask ``Client``;
     else one is made with :func:`dask_client` (``scheduler`` or a ``LocalCluster`` of
     ``workers``) and closed at the end; ``workers <= 1`` without either runs in this process.
-    A remote cluster's workers must see ``out_dir`` (a shared file system).
+    A remote cluster's workers must see ``out_dir`` (a shared file system). ``keep_pairs``
+    also stores the raw pairs (64 KB each), e.g. to compute other features from them.
     """
     rnd = rnd or Randomisation()
     out_dir = Path(out_dir)
@@ -424,7 +427,7 @@ def generate(out_dir: str | Path, n: int, shard_size: int = 256, seed: int = 0, 
         p = out_dir / f"{prefix}-{k:04d}.h5"
         if not p.exists():
             jobs.append((str(p), min(shard_size, n - start), seed * 100003 + k, rnd.to_json(),
-                         json.dumps(features.to_dict())))
+                         json.dumps(features.to_dict()), keep_pairs))
     done = [out_dir / f"{prefix}-{k:04d}.h5" for k in range(math.ceil(n / shard_size))]
     if not jobs:
         return done
@@ -457,7 +460,8 @@ def sample_network_inputs(n: int, rng: np.random.Generator, meta: dict) -> np.nd
     from beamloop.models.preprocess import standardise
 
     rnd = Randomisation.from_json(json.dumps(meta["randomisation"])) if "randomisation" in meta else Randomisation()
-    data = simulate_pairs(n, int(rng.integers(2**31)), rnd, group=max(n, 1))
+    fcfg = FeatureConfig.from_dict(meta["features"]) if "features" in meta else FeatureConfig()
+    data = simulate_pairs(n, int(rng.integers(2**31)), rnd, group=max(n, 1), features=fcfg)
     if "feature_mean" not in meta:
         raise ValueError("alignment model metadata lacks feature_mean/feature_std; retrain with `beamloop train alignment`")
     return standardise(data["features"], meta["feature_mean"], meta["feature_std"])
