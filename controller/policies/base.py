@@ -12,10 +12,62 @@ Units: knob values are SI (metres for aberration-like knobs), as in
 from __future__ import annotations
 
 import abc
+import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from beamloop.controller.core.backend import Frame, KnobInfo
+
+
+class RunStatus(str, enum.Enum):
+    """How an alignment run ended (a ``str`` enum: records and JSON keep the plain value).
+
+    CONVERGED: the policy's convergence test passed (it set :attr:`AlignmentPolicy.converged`);
+    FINISHED: the policy stopped without it (frame budget, pair budget ...), the instrument is at
+    its best setting; ABORTED (user), REFUSED (a command beyond a knob limit), CONNECTION_LOST,
+    ERROR: the start values were put back where the instrument could be reached.
+    """
+
+    CONVERGED = "converged"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+    REFUSED = "refused"
+    CONNECTION_LOST = "connection_lost"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def default_max_frames(n_axes: int) -> int:
+    """Frame budget of an alignment over ``n_axes`` knobs: 30 for two axes, growing with the dimension."""
+    return max(30, 12 * n_axes)
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a policy needs and defaults to, declared where the policy is registered, so that the
+    CLI, the job and the benchmarks never test policy names.
+
+    default_axes: knob names aligned when the user gives none; needs_response_calibration: the
+    policy wants the knobs' measured response/play (``calibration``/``play`` options,
+    :mod:`beamloop.controller.estimation.knob_calibration`) before it runs; calibrates_stop_cost:
+    its stop threshold is a cost that should be calibrated on the instrument when not given;
+    cost_label: what its :attr:`StepReport.cost` is, for tables and plots; options: ``options(axes,
+    max_frames, stop_cost, camera_gain) -> dict`` keyword options for the factory (None = not given).
+    """
+
+    default_axes: tuple[str, ...] = ("C10", "C12.x", "C12.y")
+    needs_response_calibration: bool = False
+    calibrates_stop_cost: bool = False
+    cost_label: str = "cost"
+    options: Callable[..., dict[str, Any]] | None = None
+
+    def make_options(self, axes: list[str], max_frames: int | None = None, stop_cost: float | None = None,
+                     camera_gain: float | None = None) -> dict[str, Any]:
+        if self.options is None:
+            return {"max_frames": max_frames} if max_frames else {}
+        return self.options(axes, max_frames, stop_cost, camera_gain)
 
 
 @dataclass
@@ -36,6 +88,28 @@ class AlignmentPolicy(abc.ABC):
     """Proposes knob settings until the instrument is aligned along ``axes``."""
 
     name: str = "policy"
+    #: set by the policy when it stops: its convergence test passed (True) or not (False)
+    converged: bool = False
+    #: why the policy stopped (human-readable), None while it runs
+    stop_reason: str | None = None
+    _done: bool = False
+
+    @property
+    def done(self) -> bool:
+        """The policy has stopped (:meth:`propose` returns None)."""
+        return self._done
+
+    def stop(self, reason: str, converged: bool) -> None:
+        """Stop: record why and whether the convergence test passed (the loop reports it)."""
+        self._done, self.stop_reason, self.converged = True, reason, bool(converged)
+
+    def restart(self) -> None:
+        """Clear the stop state (call from :meth:`reset`)."""
+        self._done, self.stop_reason, self.converged = False, None, False
+
+    def final_approach(self) -> list[dict[str, float]]:
+        """Waypoints the loop sets before :meth:`result` (e.g. to approach against hysteresis); none by default."""
+        return []
 
     @abc.abstractmethod
     def reset(self, knobs: dict[str, KnobInfo], start: dict[str, float], axes: list[str]) -> None:

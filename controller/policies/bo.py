@@ -14,8 +14,16 @@ from scipy.stats import qmc
 from beamloop.controller.core.backend import Frame, KnobInfo
 from beamloop.controller.estimation.bayesopt import BayesOptimizer, BOConfig
 from beamloop.controller.estimation.cost import fourier_ellipse
-from beamloop.controller.policies.base import AlignmentPolicy, StepReport, apply_overrides, check_axes
+from beamloop.controller.policies.base import (AlignmentPolicy, PolicySpec, StepReport, apply_overrides, check_axes,
+                                              default_max_frames)
 from beamloop.controller.policies.registry import register_policy
+
+# Counts per electron of the twin's camera (beamloop.sim RonchigramConfig.detector_gain default).
+TWIN_CAMERA_GAIN = 8.0
+# Fourier-ellipse cost (cycles/px, power weighting, root-sum-square of the axes) below which the twin's Ronchigram
+# counts as aligned: the median cost at a 12 nm residual of (C1, A1) on the default twin (0.043 at 0 nm, 0.055 at
+# 20 nm). On another instrument give --stop-cost and --camera-gain (or calibrate: bench.align.calibrate_stop_cost).
+TWIN_STOP_COST = 0.048
 
 # Default half-widths of the search box around the starting value, per aberration (metres):
 # 1.2 x the twin benchmark's misalignment windows (C1, A1 +-150 nm, B2 +-2 um), see
@@ -104,8 +112,7 @@ class BayesOptPolicy(AlignmentPolicy):
         self.costs: list[float] = []
         self.settings: list[dict[str, float]] = []
         self._resolved_seen = False
-        self._done = False
-        self.stop_reason: str | None = None
+        self.restart()
 
     def propose(self) -> dict[str, float] | None:
         if self._done:
@@ -134,9 +141,9 @@ class BayesOptPolicy(AlignmentPolicy):
         self._resolved_seen |= feat.resolved
         self.settings.append({a: float(setting[a]) for a in self.axes})
         if c.stop_cost is not None and cost <= c.stop_cost:
-            self._done, self.stop_reason = True, "cost below threshold"
+            self.stop("cost below threshold", converged=True)
         elif len(self.costs) >= c.max_frames:
-            self._done, self.stop_reason = True, "frame budget spent"
+            self.stop("frame budget spent", converged=False)
         best = self.result()
         info = {
             "major": feat.major,
@@ -197,4 +204,38 @@ class BayesOptPolicy(AlignmentPolicy):
         return {"x": x, "y": y, "mean": mean.reshape(n, n), "std": sd.reshape(n, n)}
 
 
-register_policy("bo", lambda **kw: BayesOptPolicy(**kw), seeded=True)
+    def landscape_slices(self, n: int = 40) -> list[dict[str, object]]:
+        """2-D slices of the GP posterior mean through the best measured point, one per axis pair
+        (any number of axes; for 2 axes the one slice is :meth:`landscape`).
+
+        Each: ``{"axes": (a, b), "x": (n,) m, "y": (n,) m, "mean": (n, n) cost (rows y), "best": (xa, xb) m,
+        "points": (k, 2) m measured}``."""
+        if len(self.costs) < 2 or len(self.axes) < 2:
+            return []
+        zb = self._to_unit(self.result())
+        u = np.linspace(-1, 1, n)
+        U, V = np.meshgrid(u, u)
+        pts = np.array([[s[a] for a in self.axes] for s in self.settings])
+        out = []
+        for i in range(len(self.axes)):
+            for j in range(i + 1, len(self.axes)):
+                Z = np.tile(zb, (n * n, 1))
+                Z[:, i], Z[:, j] = U.ravel(), V.ravel()
+                mu, _ = self.opt.predict(Z)
+                mean = np.exp(mu) if self.config.log_target else mu
+                to_m = lambda k: self.lo[k] + (u + 1) * 0.5 * (self.hi[k] - self.lo[k])  # noqa: E731
+                best = self.result()
+                out.append({"axes": (self.axes[i], self.axes[j]), "x": to_m(i), "y": to_m(j),
+                            "mean": mean.reshape(n, n), "best": (best[self.axes[i]], best[self.axes[j]]),
+                            "points": pts[:, [i, j]]})
+        return out
+
+def _options(axes: list[str], max_frames: int | None, stop_cost: float | None, camera_gain: float | None) -> dict:
+    return {"stop_cost": TWIN_STOP_COST if stop_cost is None else stop_cost,
+            "max_frames": max_frames or default_max_frames(len(axes)),
+            "counts_per_electron": TWIN_CAMERA_GAIN if camera_gain is None else camera_gain}
+
+
+SPEC = PolicySpec(default_axes=("C10", "C12.x", "C12.y"), calibrates_stop_cost=True,
+                  cost_label="Fourier-ellipse cost", options=_options)
+register_policy("bo", lambda **kw: BayesOptPolicy(**kw), seeded=True, spec=SPEC)

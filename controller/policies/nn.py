@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from beamloop.controller.core.backend import Frame, KnobInfo
-from beamloop.controller.policies.bo import BayesOptPolicy, BOPolicyConfig  # noqa: F401
+from beamloop.controller.policies.bo import (DEFAULT_WINDOWS, TWIN_CAMERA_GAIN, TWIN_STOP_COST, BayesOptPolicy,
+                                            BOPolicyConfig)
 from beamloop.controller.policies.registry import register_policy
 from beamloop.controller.estimation.inference import (IntegerEstimator, QonnxEstimator, TorchEstimator,
                                                      default_estimator)
-from beamloop.controller.policies.base import AlignmentPolicy, StepReport, apply_overrides, check_axes
+from beamloop.controller.policies.base import (AlignmentPolicy, PolicySpec, StepReport, apply_overrides, check_axes,
+                                              default_max_frames)
 
 # Stop rule (m): when every estimated residual is within DEFAULT_TOLERANCE (the near-aligned
 # regime where the fine network is accurate: held-out ~6-9 nm for C1/A1, ~130 nm for B2,
@@ -166,11 +168,8 @@ class NetworkPolicy(AlignmentPolicy):
         self.history: list[dict] = []
         self._result = dict(self.x)
         self._bo: BayesOptPolicy | None = None
-        self._done = False
-        self.stop_reason = None
+        self.restart()
         if self.config.max_frames is None:
-            from beamloop.controller.run.defaults import default_max_frames
-
             self.max_frames = default_max_frames(len(axes))
         else:
             self.max_frames = int(self.config.max_frames)
@@ -210,8 +209,8 @@ class NetworkPolicy(AlignmentPolicy):
         if self._bo is not None:
             rep = self._bo.observe(setting, frame)
             self._check_budget()
-            if self._bo._done:
-                self._done, self.stop_reason = True, f"bo fallback: {self._bo.stop_reason}"
+            if self._bo.done:
+                self.stop(f"bo fallback: {self._bo.stop_reason}", converged=self._bo.converged)
             return rep
         img = np.asarray(frame.image, dtype=np.float64)
         self._imgs.append(img)
@@ -228,7 +227,7 @@ class NetworkPolicy(AlignmentPolicy):
                 "residual_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, r)},
                 "sigma_m": {self.ab_of[a]: float(v) for a, v in zip(self.axes, s)}}
         if np.all(np.abs(r) <= self.tol) and np.all(s <= self.sigma_tol):
-            self._finish(at, r, s, "network: residual within tolerance")
+            self._finish(at, r, s, "network: residual within tolerance", converged=True)
         elif self.pairs == 1 and np.any(s > self.config.sigma_uninformed * self.scale):
             # the network says it knows (next to) nothing here: do not act on its estimate
             self._result = dict(at)
@@ -238,7 +237,7 @@ class NetworkPolicy(AlignmentPolicy):
             self._start_bo(s)
         elif self.pairs >= self.config.max_pairs:
             # out of pairs but not lost: the network's estimate is still the best guess
-            self._finish(at, r, s, "network: pair budget spent")
+            self._finish(at, r, s, "network: pair budget spent", converged=False)
         else:
             self.x = self._clamp(self._corrected(at, r))
             self._result = dict(self.x)
@@ -255,11 +254,11 @@ class NetworkPolicy(AlignmentPolicy):
         return self._commands(self._result)
 
     # -- helpers --------------------------------------------------------------------------
-    def _finish(self, at: dict[str, float], r: np.ndarray, s: np.ndarray, reason: str) -> None:
+    def _finish(self, at: dict[str, float], r: np.ndarray, s: np.ndarray, reason: str, converged: bool) -> None:
         """Apply a last correction, shrunk by ``r^2 / (r^2 + s^2)`` so a noisy estimate moves little, and stop."""
         gain = r**2 / (r**2 + s**2 + 1e-300)
         self._result = self._clamp(self._corrected(at, gain * r))
-        self._done, self.stop_reason = True, reason
+        self.stop(reason, converged)
 
     def _corrected(self, at: dict[str, float], r: np.ndarray) -> dict[str, float]:
         """Knob setting that cancels the aberrations ``r`` (m) measured at ``at``: ``at - G^-1 r``."""
@@ -280,17 +279,13 @@ class NetworkPolicy(AlignmentPolicy):
     def _start_bo(self, s: np.ndarray) -> None:
         remaining = self.max_frames - self.frames
         if remaining < 2:
-            self._done, self.stop_reason = True, "network uncertain, no frames left for bo"
+            self.stop("network uncertain, no frames left for bo", converged=False)
             return
-        from beamloop.controller.policies.bo import DEFAULT_WINDOWS
-
         cap = {a: self.config.windows.get(a, self.config.windows.get(self.ab_of[a], DEFAULT_WINDOWS.get(self.ab_of[a], np.inf)))
                for a in self.axes}
         windows = {a: float(min(max(self.config.bo_window_sigmas * sv, tv), cap[a]))
                    for a, sv, tv in zip(self.axes, s, self.tol)}
         centre = self.result()
-        from beamloop.controller.run.defaults import TWIN_CAMERA_GAIN, TWIN_STOP_COST
-
         c = self.config
         self._bo = BayesOptPolicy(BOPolicyConfig(
             windows=windows, max_frames=remaining, seed=c.seed,
@@ -300,7 +295,7 @@ class NetworkPolicy(AlignmentPolicy):
 
     def _check_budget(self) -> None:
         if not self._done and self.frames >= self.max_frames:
-            self._done, self.stop_reason = True, "frame budget spent"
+            self.stop("frame budget spent", converged=False)
 
     def _clamp(self, v: dict[str, float]) -> dict[str, float]:
         """Keep a correction inside the knob limits (the focus knob leaves room for the pair)."""
@@ -314,4 +309,16 @@ class NetworkPolicy(AlignmentPolicy):
         return out
 
 
-register_policy("nn", lambda **kw: NetworkPolicy(**kw))
+def _options(axes: list[str], max_frames: int | None, stop_cost: float | None, camera_gain: float | None) -> dict:
+    # the frame budget includes a possible BO fallback: the same as bo's
+    out: dict = {"max_frames": max_frames or default_max_frames(len(axes))}
+    if stop_cost is not None:
+        out["bo_stop_cost"] = stop_cost
+    if camera_gain is not None:
+        out["counts_per_electron"] = camera_gain
+    return out
+
+
+SPEC = PolicySpec(default_axes=("C10", "C12.x", "C12.y", "C21.x", "C21.y"), needs_response_calibration=True,
+                  cost_label="network's estimated residual / tolerance (rms)", options=_options)
+register_policy("nn", lambda **kw: NetworkPolicy(**kw), spec=SPEC)

@@ -15,24 +15,41 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-from beamloop.controller.policies.base import AlignmentPolicy
+from beamloop.controller.policies.base import AlignmentPolicy, PolicySpec
 
 PolicyFactory = Callable[..., AlignmentPolicy]
 _REGISTRY: dict[str, PolicyFactory] = {}
 _SEEDED: set[str] = set()
+_SPECS: dict[str, PolicySpec] = {}
 
 # Modules that register policies when imported (missing ones are skipped).
 PLUGIN_MODULES = ["beamloop.controller.policies.bo", "beamloop.controller.policies.nn"]
 
 
-def register_policy(name: str, factory: PolicyFactory, seeded: bool = False) -> None:
+def register_policy(name: str, factory: PolicyFactory, seeded: bool = False, spec: PolicySpec | None = None) -> None:
     """Make ``factory`` available as policy ``name`` (replacing any earlier one).
 
-    seeded: the factory takes a ``seed`` option (then :func:`make_policy` passes its ``seed``)."""
+    seeded: the factory takes a ``seed`` option (then :func:`make_policy` passes its ``seed``);
+    spec: the policy's needs and defaults (:class:`PolicySpec`; a plain one if not given)."""
     if not name or not isinstance(name, str):
         raise ValueError(f"name: a policy needs a non-empty string name, got {name!r}")
     _REGISTRY[name] = factory
+    _SPECS[name] = spec or PolicySpec()
     (_SEEDED.add if seeded else _SEEDED.discard)(name)
+
+
+def policy_spec(name: str) -> PolicySpec:
+    """The :class:`PolicySpec` of policy ``name``."""
+    names = available_policies()
+    if name not in _SPECS:
+        raise ValueError(f"policy: unknown policy {name!r}; available: {', '.join(names)}")
+    return _SPECS[name]
+
+
+def policy_options(name: str, axes: list[str], max_frames: int | None = None, stop_cost: float | None = None,
+                   camera_gain: float | None = None) -> dict:
+    """Keyword options for ``make_policy(name, **options)`` for these axes (the policy's own defaults)."""
+    return policy_spec(name).make_options(list(axes), max_frames, stop_cost, camera_gain)
 
 
 def available_policies() -> list[str]:

@@ -35,7 +35,7 @@ from beamloop.controller.core.backend import (
     MicroscopeBackend,
     UnknownKnobError,
 )
-from beamloop.controller.policies.base import AlignmentPolicy, StepReport
+from beamloop.controller.policies.base import AlignmentPolicy, RunStatus, StepReport
 
 
 class Recorder(Protocol):
@@ -66,15 +66,16 @@ class LoopEvent:
 class AlignmentResult:
     """Outcome of one run.
 
-    status: ``converged`` (the policy's convergence test passed, or it has none), ``finished``
-    (the policy gave up, e.g. frame budget spent: the instrument is at its best setting),
-    ``aborted`` (user), ``refused`` (a command beyond a knob limit), ``connection_lost``, ``error``; start/final: knob values (SI) of the aligned
+    status: a :class:`RunStatus`: ``CONVERGED`` (the policy set ``converged``: its convergence
+    test passed), ``FINISHED`` (it stopped without, e.g. frame budget spent: the instrument is at
+    its best setting), ``ABORTED`` (user), ``REFUSED`` (a command beyond a knob limit),
+    ``CONNECTION_LOST``, ``ERROR``; start/final: knob values (SI) of the aligned
     axes before and after (final is what the instrument read back, or its last confirmed
     setting); frames: frames acquired; elapsed_s: wall time; restored: start values were put
     back (after abort or error); message: why it ended.
     """
 
-    status: str
+    status: RunStatus
     axes: list[str]
     start: dict[str, float]
     final: dict[str, float]
@@ -84,6 +85,7 @@ class AlignmentResult:
     message: str = ""
     costs: list[float] = field(default_factory=list)
     stop_reason: str | None = None
+    converged: bool = False
 
 
 class AlignmentAborted(Exception):
@@ -198,7 +200,7 @@ async def run_alignment(
     frames = 0
     costs: list[float] = []
     last_setting = dict(start)
-    status, message, restored = "converged", "", False
+    status, message, restored = RunStatus.FINISHED, "", False
     try:
         policy.reset({a: knobs[a] for a in axes}, dict(start), list(axes))
         while frames < max_frames:
@@ -225,23 +227,22 @@ async def run_alignment(
         final_target = await policy_call(policy.result)
         check_setting(final_target, knobs, axes)
         # optional waypoints (approach direction against hysteresis), each checked like any command
-        for way in (policy.final_approach() if hasattr(policy, "final_approach") else []):
+        for way in policy.final_approach():
             check_setting(way, knobs, axes)
             await link.call("set", dict(way), lambda w=dict(way): backend.set(w))
         await link.call("set", dict(final_target), lambda: backend.set(dict(final_target)))
         final_all = await link.call("get", list(axes), lambda: backend.get(list(axes)))
         final = {a: float(final_all[a]) for a in axes}
-        stop_reason = getattr(policy, "stop_reason", None)
-        message = message or (stop_reason or "policy finished")
-        if stop_reason is not None and "threshold" not in stop_reason:
-            status = "finished"  # the policy stopped without its convergence test passing
+        message = message or (policy.stop_reason or "policy finished")
+        # the policy says whether its convergence test passed; a frame cap reached is never convergence
+        status = RunStatus.CONVERGED if (policy.converged and policy.done) else RunStatus.FINISHED
         log("done", f"left at {_fmt(final)} after {frames} frames ({message})")
     except (asyncio.CancelledError, KeyboardInterrupt, AlignmentAborted) as exc:
         log("restoring", f"aborted ({type(exc).__name__}); restoring start values")
         final, restored = await _restore(backend, start, recorder, link)
         notify(LoopEvent("restored" if restored else "restore_failed",
                          f"start values {'restored' if restored else 'NOT confirmed'}: read back {_fmt(final)}"))
-        result = AlignmentResult("aborted", list(axes), start, final, frames, time.time() - t_start, restored,
+        result = AlignmentResult(RunStatus.ABORTED, list(axes), start, final, frames, time.time() - t_start, restored,
                                  "aborted by user; start values restored" if restored else "aborted; RESTORE FAILED", costs)
         if recorder is not None:
             recorder.result(result)
@@ -249,22 +250,22 @@ async def run_alignment(
             return result
         raise
     except KnobLimitError as exc:
-        status, message = "refused", str(exc)
+        status, message = RunStatus.REFUSED, str(exc)
         log("refused", message)
         final, restored = await _restore(backend, start, recorder, link)
     except ConnectionLostError as exc:
-        status = "connection_lost"
+        status = RunStatus.CONNECTION_LOST
         final = {a: link.confirmed.get(a, last_setting.get(a, start[a])) for a in axes}
         message = (f"connection lost for more than {max_pause_s} s ({exc}); the instrument's last confirmed "
                    f"setting is {final}")
         log("connection_lost", message)
         restored = False
     except Exception as exc:
-        status, message = "error", f"{type(exc).__name__}: {exc}"
+        status, message = RunStatus.ERROR, f"{type(exc).__name__}: {exc}"
         log("error", message)
         final, restored = await _restore(backend, start, recorder, link)
     result = AlignmentResult(status, list(axes), start, final, frames, time.time() - t_start, restored, message,
-                             costs, getattr(policy, "stop_reason", None))
+                             costs, policy.stop_reason, policy.converged)
     if recorder is not None:
         recorder.result(result)
     return result

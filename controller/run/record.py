@@ -315,13 +315,13 @@ class RunRecorder:
 
     def result(self, result) -> None:
         g = self.nx.group("entry/result", "NXcollection")
-        g.attrs.update({"status": result.status, "message": result.message, "frames": result.frames,
+        g.attrs.update({"status": str(result.status), "message": result.message, "frames": result.frames,
                         "elapsed_s": result.elapsed_s, "restored": result.restored,
                         "start_json": _json(result.start), "final_json": _json(result.final),
                         "stop_reason": result.stop_reason or ""})
         self.nx.field(self.entry, "end_time", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         self.nx.flush()
-        self._tell({"type": "result", "status": result.status, "message": result.message, "final": result.final})
+        self._tell({"type": "result", "status": str(result.status), "message": result.message, "final": result.final})
 
     def extra(self, name: str, values: dict[str, Any]) -> None:
         """Store anything else (residual aberrations, the GP landscape ...) under ``/entry/name``."""

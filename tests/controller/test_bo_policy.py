@@ -20,7 +20,7 @@ from beamloop.controller.policies.registry import available_policies, make_polic
 from beamloop.controller.run.record import read_run
 from beamloop.sim.microscope import Microscope, MicroscopeConfig
 
-from .conftest import ScriptedPolicy
+from beamloop_testing.fakes import ScriptedPolicy
 
 AXES = ["C10", "C12.x"]
 

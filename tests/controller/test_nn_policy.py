@@ -123,3 +123,32 @@ def test_uninformed_network_hands_over_at_once_without_moving():
     assert est.calls == 1 and pol._bo is not None and frames == 8
     # the BO box is centred on the start (0, 0), not on a correction by the estimate
     assert np.allclose((pol._bo.lo + pol._bo.hi) / 2, 0.0, atol=1e-12)
+
+
+def test_converged_nn_run_is_reported_converged_not_finished():
+    """The loop takes 'converged' from the policy's flag, not from words in its stop reason
+    (the nn policy's 'network: residual within tolerance' used to be reported as 'finished')."""
+    import asyncio
+
+    from beamloop.controller.instruments.local_twin import LocalTwinBackend
+    from beamloop.controller.policies.base import RunStatus
+    from beamloop.controller.run.loop import run_alignment
+    from beamloop.sim.microscope import Microscope
+
+    twin = Microscope(seed=1)
+    twin.misalign(1, {"C10": 60e-9, "C12.x": 60e-9, "C12.y": 60e-9})
+    pol = make_policy("nn", seed=0, max_frames=30)
+    res = asyncio.run(run_alignment(LocalTwinBackend(twin), pol, ["C10", "C12.x", "C12.y"]))
+    assert pol.converged and pol.stop_reason == "network: residual within tolerance"
+    assert res.status is RunStatus.CONVERGED and res.converged and res.status == "converged"
+    assert "threshold" not in res.stop_reason
+
+
+def test_budget_stop_is_finished_not_converged():
+    from beamloop.controller.policies.base import RunStatus
+
+    pol = NetworkPolicy(estimator=ImageEstimator(sigma=1e-9), max_frames=2, max_pairs=6)
+    pol.reset(KNOBS, {"C10": 0.0, "C12.x": 0.0}, AXES)
+    pol.stop("frame budget spent", converged=False)
+    assert pol.done and not pol.converged and pol.propose() is None
+    assert RunStatus("finished") is RunStatus.FINISHED
