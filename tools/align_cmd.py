@@ -1,7 +1,8 @@
 """``beamloop align`` (the main job) and ``beamloop bench align``.
 
-Thin wiring: option parsing, the rich display, opening the backend; the loop, policy and
-record live in ``beamloop.controller`` (align_job, align_loop, policies, record, align_bench).
+Thin wiring: option parsing and the rich display. The session (embedded twin, calibration, job)
+is :func:`beamloop.controller.run.session.run_session`; the benchmark is
+:func:`beamloop.controller.bench.align.run_bench`; policy names and defaults come from the registry.
 """
 
 from __future__ import annotations
@@ -12,12 +13,8 @@ from typing import Optional
 
 import typer
 
-# The main job uses the network-guided policy on all five axes by default: on the twin's bench it
-# beats BO by far (docs/models.md, "Benchmark"). BO alone aligns defocus and two-fold astigmatism
-# in most runs but does not converge on coma (docs/alignment.md), so with --policy bo the default
-# axes stay C1, A1x, A1y.
-DEFAULT_POLICY = "nn"
-DEFAULT_AXES = {"nn": "C1,A1x,A1y,B2x,B2y", "bo": "C1,A1x,A1y"}
+from beamloop.controller.policies.base import RunStatus
+from beamloop.controller.policies.registry import BASELINE_POLICY, DEFAULT_POLICY
 
 
 def _nm(x: float | None) -> str:
@@ -133,92 +130,40 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         """
         import asyncio
 
-        import numpy as np
         from rich.console import Console
 
-        from beamloop.controller.bench.align import DEFAULT_MISALIGN, parse_axes, twin_ronchigram_options
-        from beamloop.controller.run.defaults import policy_options
-        from beamloop.controller.run.job import JobConfig, random_start, run_job
-        from beamloop.controller.policies.registry import available_policies
-        from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
+        from beamloop.controller.bench.align import parse_axes
+        from beamloop.controller.run.session import AlignRequest, SessionError, prepare_options, run_session
 
         console = Console()
-        axes = axes or DEFAULT_AXES.get(policy, DEFAULT_AXES["bo"])
         try:
-            knob_axes = parse_axes(axes)
+            req = AlignRequest(policy=policy, axes=parse_axes(axes) if axes else None, max_frames=max_frames or None,
+                               stop_cost=stop_cost, camera_gain=camera_gain, seed=seed, misalign=misalign, out=out,
+                               microscope=microscope, data=data, calibration=calibration)
+            knob_axes, options = prepare_options(req)  # every check before anything connects or moves
+        except SessionError as exc:
+            raise typer.BadParameter(str(exc), param_hint=exc.param) from None
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--axes") from None
-        if policy not in available_policies():
-            raise typer.BadParameter(f"unknown policy {policy!r}; available: {', '.join(available_policies())}", param_hint="--policy")
-        options = policy_options(policy, knob_axes, max_frames or None, stop_cost, camera_gain)
-        stop_fn = None
-        if microscope is None:
-            from beamloop.controller.serve.twin_server import start_embedded_twin
-            from beamloop.sim.microscope import MicroscopeConfig
-
-            console.print("starting the embedded twin (loopback sockets) ...")
-            ctrl, data_addr, stop_fn = start_embedded_twin(MicroscopeConfig(ronchigram=twin_ronchigram_options()), seed=seed)
-            source = f"embedded twin (seed {seed}) at {ctrl}"
-            offsets = random_start(np.random.default_rng(seed), knob_axes, DEFAULT_MISALIGN) if misalign else {}
-        else:
-            ctrl = microscope
-            if data is None:
-                host, _, port = microscope.rpartition(":")
-                if not port.isdigit():
-                    raise typer.BadParameter(f"cannot derive a data address from {microscope!r}; give --data", param_hint="--microscope")
-                data = f"{host}:{int(port) + 1}"
-            data_addr, source, offsets = data, f"instrument at {microscope}", {}
-        cfg = JobConfig(axes=knob_axes, policy=policy, policy_options=options,
-                        max_frames=max(options.get("max_frames") or 0, max_frames, 1) + 5, out_dir=out,
-                        start_offsets=offsets, source=source, seed=seed)
         display = _Display(knob_axes, options.get("stop_cost"), quiet)
         t0 = time.time()
-
-        if policy == "nn" and calibration is not None:
-            from beamloop.controller.estimation.knob_calibration import ResponseCalibration
-
-            try:
-                loaded = ResponseCalibration.load(calibration)
-                options["calibration"], options["play"] = loaded.gain, loaded.play_m
-            except (OSError, ValueError) as exc:
-                raise typer.BadParameter(str(exc), param_hint="--calibration") from None
-
-        async def main():
-            backend = ZmqTwinBackend(ctrl, data_addr)
-            await backend.connect()
-            try:
-                if policy == "nn" and "calibration" not in options:
-                    from beamloop.controller.estimation.inference import default_estimator
-                    from beamloop.controller.estimation.knob_calibration import measure_response
-
-                    console.print("nn: measuring the knobs' response matrix with the network (once; --calibration "
-                                  "reuses a saved one) ...")
-                    cal = await measure_response(backend, default_estimator())
-                    options["calibration"], options["play"] = cal.gain, cal.play_m
-                    path = cal.save(out / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}.json")
-                    console.print(f"response matrix measured in {cal.frames} frames: {path}")
-                return await run_job(backend, cfg, on_event=display)
-            finally:
-                await backend.close()
-
         code = 0
         try:
             with display:
-                outcome = asyncio.run(main())
+                outcome = asyncio.run(run_session(req, on_event=display, say=console.print))
             _summary(console, outcome, knob_axes, time.time() - t0)
-            code = 0 if outcome.result.status in ("converged", "finished") else 1
+            code = 0 if outcome.result.status in (RunStatus.CONVERGED, RunStatus.FINISHED) else 1
+        except SessionError as exc:
+            raise typer.BadParameter(str(exc), param_hint=exc.param) from None
         except KeyboardInterrupt:
             console.print(f"[bold yellow]aborted by Ctrl-C[/]; the knobs were set back to their starting values "
                           f"(see the messages above); the record is in {out}/")
             code = 130
-        finally:
-            if stop_fn is not None:
-                stop_fn()
         raise typer.Exit(code)
 
     @bench.command("align")
     def bench_align(
-        policy: str = typer.Option("bo", "--policy", help="Alignment policy (bo, nn, ...), or several comma-separated "
+        policy: str = typer.Option(BASELINE_POLICY, "--policy", help="Alignment policy (bo, nn, ...), or several comma-separated "
                                    "(e.g. nn,bo) to compare them on the same seeded trials in one JSON object."),
         axes: str = typer.Option("C1,A1x", "--axes", help="Axes: C1,A1x,A1y,B2x,B2y."),
         trials: int = typer.Option(100, "--trials", help="Number of random misalignments."),
@@ -237,7 +182,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from rich.console import Console
 
         from beamloop.controller.bench.align import DEFAULT_MISALIGN, BenchConfig, parse_axes, run_bench
-        from beamloop.controller.run.defaults import policy_options
+        from beamloop.controller.policies.registry import policy_options, policy_spec
         from beamloop.tools.benchio import emit
 
         warnings.filterwarnings("ignore", message="aberrations too large")
@@ -259,8 +204,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         for pol in policies:
             options = policy_options(pol, knob_axes, max_frames or None, stop_cost)
             cfg = BenchConfig(policy=pol, axes=knob_axes, trials=trials, seed=seed, noise=noise, drift=drift,
-                              policy_options=options, calibrate_stop=(pol == "bo" and stop_cost is None),
-                              calibrate_response=(pol == "nn"),
+                              policy_options=options,
+                              calibrate_stop=(policy_spec(pol).calibrates_stop_cost and stop_cost is None),
+                              calibrate_response=policy_spec(pol).needs_response_calibration,
                               misalign={a: misalign_scale * DEFAULT_MISALIGN[a] for a in knob_axes})
             t0 = time.perf_counter()
 

@@ -27,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from beamloop.controller.policies.registry import policy_spec
+from beamloop.controller.run.session import DEFAULT_MISALIGN, twin_ronchigram_options  # noqa: F401 - re-export
+
 # CLI aliases of the bench axes -> knob names of the twin
 AXIS_ALIASES: dict[str, str] = {"C1": "C10", "A1x": "C12.x", "A1y": "C12.y", "B2x": "C21.x", "B2y": "C21.y"}
-# Misalignment half-widths per aberration (m): C1, A1 a few hundred nm, B2 a few um.
-DEFAULT_MISALIGN: dict[str, float] = {"C10": 150e-9, "C12.x": 150e-9, "C12.y": 150e-9, "C21.x": 2e-6, "C21.y": 2e-6}
+# Misalignment half-widths per aberration (m): DEFAULT_MISALIGN (C1, A1 +-150 nm, B2 +-2 um).
 # The policy's search box around the start is this much wider than the misalignment window
 # (the knobs' scale error and cross-talk put the aligned setting slightly outside it).
 SEARCH_MARGIN = 1.2
@@ -105,6 +107,7 @@ class BenchConfig:
     criterion: SuccessCriterion | None = None
     calibrate_stop: bool = False
     calibrate_response: bool = False  # nn: measure the knobs' response matrix once, before the trials
+    response_mode: str = "quick"  # "quick" (20 frames, knob_calibration.quick_response) or "full" (132 frames)
 
 
 def make_twin(cfg: BenchConfig, seed: int):
@@ -114,13 +117,6 @@ def make_twin(cfg: BenchConfig, seed: int):
     kw: dict[str, Any] = dict(noise=cfg.noise, drift=cfg.drift, ronchigram=twin_ronchigram_options())
     kw.update(cfg.microscope)
     return Microscope(MicroscopeConfig(**kw), seed=seed)
-
-
-def twin_ronchigram_options() -> dict[str, Any]:
-    """Ronchigram options of the bench twin: allow internal oversampling up to 16 so frames stay
-    free of wrap-around up to ~700 nm of C1 (beyond that the simulator warns and the frame is
-    still produced; the warning is silenced here and counted in ``undersampled_frames``)."""
-    return {"max_oversample": 16, "on_undersampled": "warn"}
 
 
 def calibrate_stop_cost(microscope, axes: list[str], rng: np.random.Generator, radius: float = 12e-9,
@@ -148,16 +144,23 @@ def calibrate_stop_cost(microscope, axes: list[str], rng: np.random.Generator, r
 
 def measure_twin_response(cfg: BenchConfig, microscope, repeats: int = 3):
     """The nn policy's knob response matrix, measured with the network on the (aligned) twin
-    before the trials, as an operator calibrates a corrector once per session. All five knobs
-    are measured (cross-talk from the coma knobs into C1/A1 is what matters)."""
+    before the trials, as an operator calibrates a corrector once per session.
+    ``cfg.response_mode``: ``"quick"`` (default, 20 frames: coma cross-talk + first-order play,
+    :func:`~beamloop.controller.estimation.knob_calibration.quick_response`) or ``"full"``
+    (all five knobs, ``repeats`` repeats, 132 frames)."""
     from beamloop.controller.estimation.inference import default_estimator
-    from beamloop.controller.estimation.knob_calibration import measure_response
+    from beamloop.controller.estimation.knob_calibration import measure_response, quick_response
     from beamloop.controller.instruments.local_twin import LocalTwinBackend
 
+    if cfg.response_mode not in ("quick", "full"):
+        raise ValueError(f"response_mode: must be 'quick' or 'full', got {cfg.response_mode!r}")
     microscope.set_knobs({a: 0.0 for a in microscope.knob_specs()})
     microscope.misalign(None, {})
     est = default_estimator(cfg.policy_options.get("weights_dir"))
-    return asyncio.run(measure_response(LocalTwinBackend(microscope), est, repeats=repeats))
+    backend = LocalTwinBackend(microscope)
+    if cfg.response_mode == "quick":
+        return asyncio.run(quick_response(backend, est))
+    return asyncio.run(measure_response(backend, est, repeats=repeats))
 
 
 def run_trial(cfg: BenchConfig, microscope, rng: np.random.Generator, trial_seed: int) -> dict[str, Any]:
@@ -171,7 +174,7 @@ def run_trial(cfg: BenchConfig, microscope, rng: np.random.Generator, trial_seed
     microscope.misalign(rng, windows)
     start_truth = microscope.true_aberration_dict()
     options = dict(cfg.policy_options)
-    if cfg.policy in ("bo", "nn") and "windows" not in options:  # nn: caps its BO fallback
+    if policy_spec(cfg.policy).takes_windows and "windows" not in options:  # nn: caps its BO fallback
         options["windows"] = {a: SEARCH_MARGIN * w for a, w in windows.items()}
     policy = make_policy(cfg.policy, seed=trial_seed, **options)
     backend = LocalTwinBackend(microscope)

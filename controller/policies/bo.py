@@ -237,5 +237,5 @@ def _options(axes: list[str], max_frames: int | None, stop_cost: float | None, c
 
 
 SPEC = PolicySpec(default_axes=("C10", "C12.x", "C12.y"), calibrates_stop_cost=True,
-                  cost_label="Fourier-ellipse cost", options=_options)
+                  cost_label="Fourier-ellipse cost", takes_windows=True, options=_options)
 register_policy("bo", lambda **kw: BayesOptPolicy(**kw), seeded=True, spec=SPEC)

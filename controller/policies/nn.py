@@ -320,5 +320,5 @@ def _options(axes: list[str], max_frames: int | None, stop_cost: float | None, c
 
 
 SPEC = PolicySpec(default_axes=("C10", "C12.x", "C12.y", "C21.x", "C21.y"), needs_response_calibration=True,
-                  cost_label="network's estimated residual / tolerance (rms)", options=_options)
+                  cost_label="network's estimated residual / tolerance (rms)", takes_windows=True, options=_options)
 register_policy("nn", lambda **kw: NetworkPolicy(**kw), spec=SPEC)

@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 from beamloop.controller.bench.align import twin_ronchigram_options
-from beamloop.controller.run.defaults import policy_options
+from beamloop.controller.policies.registry import policy_options
 from beamloop.controller.run.job import JobConfig, run_job
 from beamloop.controller.run.loop import run_alignment
 from beamloop.controller.policies.registry import make_policy

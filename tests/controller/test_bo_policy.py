@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from beamloop.controller.bench.align import SuccessCriterion, parse_axes, twin_ronchigram_options
-from beamloop.controller.run.defaults import policy_options
+from beamloop.controller.policies.registry import policy_options
 from beamloop.controller.run.job import JobConfig, run_job
 from beamloop.controller.run.loop import run_alignment
 from beamloop.controller.core.backend import KnobInfo

@@ -1,0 +1,139 @@
+"""One ``beamloop align`` session: where the microscope is, the policy's needs, then the job.
+
+Everything the align command does between parsing its options and printing the summary:
+
+1. the instrument: an embedded digital twin started on loopback sockets (the default), or the
+   control/data addresses of a running instrument server (``beamloop twin``, ``beamloop serve``);
+2. the policy's options from its own defaults (:func:`~beamloop.controller.policies.registry.policy_options`);
+3. the knobs' response calibration if the policy needs one (:class:`PolicySpec`), loaded from a
+   file or measured with the network once and saved next to the record;
+4. :func:`~beamloop.controller.run.job.run_job`.
+
+The command line (``tools/align_cmd.py``) only parses, builds an :class:`AlignRequest` and
+displays. Units: SI (metres) throughout.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from beamloop.controller.estimation.knob_calibration import ResponseCalibration, measure_response
+from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
+from beamloop.controller.policies.registry import available_policies, policy_options, policy_spec
+from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job
+
+__all__ = ["AlignRequest", "SessionError", "DEFAULT_MISALIGN", "twin_ronchigram_options", "data_address",
+           "prepare_options", "run_session"]
+
+# The embedded twin's random misalignment (m): C1, A1 within +-150 nm, B2 within +-2 um.
+DEFAULT_MISALIGN: dict[str, float] = {"C10": 150e-9, "C12.x": 150e-9, "C12.y": 150e-9, "C21.x": 2e-6, "C21.y": 2e-6}
+
+
+class SessionError(ValueError):
+    """A request that cannot be carried out; ``param`` names the option at fault."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(message)
+        self.param = param
+
+
+def twin_ronchigram_options() -> dict[str, Any]:
+    """Ronchigram options of the twin for alignment runs: internal oversampling up to 16 so frames
+    stay free of wrap-around up to ~700 nm of C1 (beyond that the simulator warns)."""
+    return {"max_oversample": 16, "on_undersampled": "warn"}
+
+
+def data_address(control: str) -> str:
+    """The data channel's default address: the control port + 1 (``tcp://host:5555`` -> ``...:5556``)."""
+    host, _, port = control.rpartition(":")
+    if not host or not port.isdigit():
+        raise SessionError("--microscope", f"cannot derive a data address from {control!r}; give --data")
+    return f"{host}:{int(port) + 1}"
+
+
+@dataclass
+class AlignRequest:
+    """What the operator asked for. axes: knob names (``C10``, ``C12.x`` ...; None: the policy's
+    default); max_frames / stop_cost (Fourier-ellipse cost, cycles/px) / camera_gain (counts per
+    electron): None for the policy's defaults; microscope / data: instrument addresses (None:
+    embedded twin); misalign: the embedded twin starts misaligned; calibration: a saved response
+    calibration (JSON) for a policy that needs one."""
+
+    policy: str = "nn"
+    axes: list[str] | None = None
+    max_frames: int | None = None
+    stop_cost: float | None = None
+    camera_gain: float | None = None
+    seed: int = 0
+    misalign: bool = True
+    out: Path = Path("runs")
+    microscope: str | None = None
+    data: str | None = None
+    calibration: Path | None = None
+    extra_options: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
+    """Check the request (before anything connects or moves) and return (axes, policy options)."""
+    if req.policy not in available_policies():
+        raise SessionError("--policy", f"unknown policy {req.policy!r}; available: {', '.join(available_policies())}")
+    spec = policy_spec(req.policy)
+    axes = list(req.axes or spec.default_axes)
+    options = {**policy_options(req.policy, axes, req.max_frames, req.stop_cost, req.camera_gain), **req.extra_options}
+    if req.calibration is not None:
+        if not spec.needs_response_calibration:
+            raise SessionError("--calibration", f"the {req.policy} policy takes no response calibration")
+        try:
+            loaded = ResponseCalibration.load(req.calibration)
+        except (OSError, ValueError) as exc:
+            raise SessionError("--calibration", str(exc)) from None
+        options["calibration"], options["play"] = loaded.gain, loaded.play_m
+    return axes, options
+
+
+async def _calibrate(backend, options: dict[str, Any], out: Path, say: Callable[[str], None]) -> None:
+    from beamloop.controller.estimation.inference import default_estimator
+
+    say("measuring the knobs' response matrix with the network (once; --calibration reuses a saved one) ...")
+    cal = await measure_response(backend, default_estimator(options.get("weights_dir")))
+    options["calibration"], options["play"] = cal.gain, cal.play_m
+    path = cal.save(out / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    say(f"response matrix measured in {cal.frames} frames: {path}")
+
+
+async def run_session(req: AlignRequest, on_event: Callable | None = None,
+                      say: Callable[[str], None] = print) -> JobOutcome:
+    """Carry out ``req``: start or reach the instrument, calibrate if needed, align, record."""
+    axes, options = prepare_options(req)
+    stop = None
+    if req.microscope is None:
+        from beamloop.controller.serve.twin_server import start_embedded_twin
+        from beamloop.sim.microscope import MicroscopeConfig
+
+        say("starting the embedded twin (loopback sockets) ...")
+        ctrl, data, stop = start_embedded_twin(MicroscopeConfig(ronchigram=twin_ronchigram_options()), seed=req.seed)
+        source = f"embedded twin (seed {req.seed}) at {ctrl}"
+        offsets = random_start(np.random.default_rng(req.seed), axes, DEFAULT_MISALIGN) if req.misalign else {}
+    else:
+        ctrl, data = req.microscope, req.data or data_address(req.microscope)
+        source, offsets = f"instrument at {req.microscope}", {}
+    cfg = JobConfig(axes=axes, policy=req.policy, policy_options=options,
+                    max_frames=max(options.get("max_frames") or 0, req.max_frames or 0, 1) + 5, out_dir=req.out,
+                    start_offsets=offsets, source=source, seed=req.seed)
+    try:
+        backend = ZmqTwinBackend(ctrl, data)
+        await backend.connect()
+        try:
+            if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
+                await _calibrate(backend, options, req.out, say)
+            return await run_job(backend, cfg, on_event=on_event)
+        finally:
+            await backend.close()
+    finally:
+        if stop is not None:
+            stop()
