@@ -89,6 +89,8 @@ class RonchigramConfig:
     (None -> the camera spans +-1.4 alpha). binning: physical detector pixels per output
     pixel per axis (scales PSF and readout noise). dose_e: electrons per frame (whole beam).
     source_size_m: FWHM of the (demagnified, Gaussian) source at the sample.
+    sample_min_distance_m: hard-core distance of the amorphous-carbon atoms (short-range order,
+    default 1.3 A; 0 gives the ideal gas of uniform random atoms used before issue 12).
     focal_spread_m: rms focal spread (chromatic, Cc dE/E). exact_poisson: exact Poisson
     shot noise everywhere (default: normal approximation above 40 e/pixel). oversample: internal angular
     refinement (None -> automatic per frame from the probe footprint, up to max_oversample).
@@ -108,6 +110,7 @@ class RonchigramConfig:
     sample: str = "amorphous_carbon"
     sample_thickness_m: float = 10e-9
     sample_rotation_rad: float = 0.0
+    sample_min_distance_m: float = 1.3e-10
     dose_e: float = 1e6
     detector_gain: float = 8.0
     readout_noise: float = 2.0
@@ -140,6 +143,7 @@ class RonchigramConfig:
         if self.sample_thickness_m > 200e-9:
             raise ValueError(f"sample_thickness_m must be metres (<= 200e-9), got {self.sample_thickness_m!r}")
         _finite("sample_rotation_rad", self.sample_rotation_rad)
+        _finite("sample_min_distance_m", self.sample_min_distance_m, nonneg=True)
         _finite("dose_e", self.dose_e, positive=True)
         _finite("detector_gain", self.detector_gain, positive=True)
         _finite("readout_noise", self.readout_noise, nonneg=True)
@@ -251,7 +255,8 @@ class RonchigramSimulator:
                 f"sample_thickness_m={cfg.sample_thickness_m:g} m of {cfg.sample}: the single-slice (projection) "
                 f"model ignores dynamical scattering beyond ~{CRYSTAL_SINGLE_SLICE_MAX_M:g} m of crystal; "
                 "Ronchigram contrast will be qualitative", stacklevel=2)
-        spec = SampleSpec(cfg.sample, cfg.sample_thickness_m, cfg.sample_rotation_rad, seed)
+        spec = SampleSpec(cfg.sample, cfg.sample_thickness_m, cfg.sample_rotation_rad, seed,
+                          cfg.sample_min_distance_m)
         self._t = _cached_transmission(spec, n_patch, cfg.pixel_m, cfg.energy_eV,
                                        cfg.source_size_m / (2 * math.sqrt(2 * math.log(2))))
         self._coh = self._coherence_states()
