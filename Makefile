@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: setup align test test-all gallery
+.PHONY: setup align lint test test-all gallery
 
 setup:
 	bash scripts/setup.sh
@@ -15,8 +15,13 @@ align: setup
 gallery: setup
 	beamloop sim gallery
 
-test: setup
+# dependency contracts (import-linter, pyproject [tool.importlinter]) and a small ruff rule set
+lint: setup
+	lint-imports
+	ruff check .
+
+test: setup lint
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
-test-all: setup
+test-all: setup lint
 	$(PYTHON) -m pytest -q -m "" $(PYTEST_ARGS)

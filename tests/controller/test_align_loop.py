@@ -10,7 +10,7 @@ import pytest
 from beamloop.controller.run.loop import run_alignment
 from beamloop.controller.run.record import RunRecorder, read_run, write_report
 
-from beamloop_testing.fakes import FakeBackend, ScriptedPolicy
+from beamloop_testing.fakes import ScriptedPolicy
 
 AXES = ["C10", "C12.x"]
 

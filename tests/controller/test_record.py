@@ -19,7 +19,7 @@ from beamloop.controller.run.loop import run_alignment
 from beamloop.controller.run.nexus import OutputLocationError, check_output_location
 from beamloop.controller.run.record import RunRecorder, read_run
 
-from beamloop_testing.fakes import FakeBackend, ScriptedPolicy
+from beamloop_testing.fakes import ScriptedPolicy
 
 AXES = ["C10", "C12.x"]
 TWIN = {"name": "fake", "beam_energy_eV": 300e3, "convergence_semiangle_rad": 30e-3, "rad_per_px": 2 * 1.4 * 30e-3 / 32}

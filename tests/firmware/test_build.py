@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from beamloop.firmware.sources import CORES, RTL_DIR, sources
+from beamloop.firmware.sources import RTL_DIR, sources
 
 FW = RTL_DIR.parent
 
