@@ -1,0 +1,38 @@
+"""Policy options for an instrument profile (``beamloop align`` / ``bench align --instrument``).
+
+The policies' own defaults (:func:`~beamloop.controller.policies.registry.policy_options`) are the
+twin's; an instrument changes three things: the camera gain (the BO cost's noise level), the BO
+stop threshold (the profile's ``alignment.stop_cost``), and for ``nn`` the camera geometry - the
+estimator is wrapped in a :class:`~beamloop.controller.estimation.canonical_grid.CanonicalEstimator`
+that maps each frame onto the networks' angular grid before the features. Anything else an
+instrument needs goes in the profile's ``alignment.<policy>`` map (merged last).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def policy_options_for(profile, policy: str, axes: list[str], max_frames: int | None = None,
+                       stop_cost: float | None = None) -> dict[str, Any]:
+    """Policy options for this instrument: the twin defaults, the profile's camera gain and
+    stop cost, the canonical-grid estimator for ``nn``, then the profile's ``alignment.<policy>``."""
+    from beamloop.controller.policies.registry import policy_options
+
+    gain = profile.camera.counts_per_electron
+    opts = policy_options(policy, axes, max_frames, stop_cost, gain)
+    sc = stop_cost if stop_cost is not None else profile.alignment.get("stop_cost")
+    if policy == "bo" and sc is not None:
+        opts["stop_cost"] = float(sc)
+    if policy == "nn":
+        from beamloop.controller.estimation.canonical_grid import CanonicalEstimator, CanonicalGrid
+        from beamloop.controller.estimation.inference import default_estimator
+
+        geom = profile.camera.geometry()
+        est = default_estimator()
+        opts["estimator"] = est if geom.is_canonical(CanonicalGrid()) else CanonicalEstimator(est, geom)
+        opts["counts_per_electron"] = gain
+        if sc is not None:
+            opts["bo_stop_cost"] = float(sc)
+    opts.update(profile.alignment.get(policy, {}))
+    return opts
