@@ -175,8 +175,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         out: Optional[Path] = typer.Option(None, "--out", help="Result file (default bench_results/align_<policy>_<axes>.json)."),
         misalign_scale: float = typer.Option(1.0, "--misalign-scale", help="Scale the misalignment windows (default C1/A1 +-150 nm, B2 +-2 um)."),
+        instrument: Optional[str] = typer.Option(None, "--instrument", help="Bench another instrument through its adapter: "
+                                                 "a profile name (usim, pyjem-standin, board-usim ...) or YAML file (docs/instruments.md)."),
+        bridge: bool = typer.Option(False, "--bridge", help="With --instrument: serve it over the ZeroMQ protocol on "
+                                    "tcp://127.0.0.1 (the `beamloop serve` bridge) and align through it."),
     ) -> None:
-        """Success rate and frames needed over many random misalignments of the in-process twin."""
+        """Success rate and frames needed over many random misalignments of the in-process twin
+        (or, with --instrument, of another simulator through its adapter)."""
         import warnings
 
         from rich.console import Console
@@ -200,6 +205,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             raise typer.BadParameter(f"give one or more distinct policies of {', '.join(available_policies())}, "
                                      f"comma-separated; got {policy!r}", param_hint="--policy")
         console = Console(stderr=True)
+        if instrument is not None:
+            from beamloop.tools.instrument_cmd import bench_instrument
+
+            bench_instrument(instrument, policies, knob_axes, trials, seed, None if noise else False, max_frames or None,
+                             stop_cost, {a: misalign_scale * DEFAULT_MISALIGN[a] for a in knob_axes}, bridge, as_json, out,
+                             console)
+            return
+        if bridge:
+            raise typer.BadParameter("--bridge needs --instrument", param_hint="--bridge")
         results = {}
         for pol in policies:
             options = policy_options(pol, knob_axes, max_frames or None, stop_cost)

@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "sim_cmd",      # beamloop sim ..., beamloop bench sim
     "twin_cmd",     # beamloop twin
     "align_cmd",    # beamloop align, beamloop bench align, beamloop bench link
+    "instrument_cmd",  # beamloop serve --instrument, beamloop instruments, beamloop calibrate
     "train_cmd",    # beamloop train ...
     "compile_cmd",  # beamloop compile ..., beamloop bench fpga
     "flash_cmd",    # beamloop flash
