@@ -23,6 +23,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import os
 import time
 from typing import Any, AsyncIterator
 
@@ -54,6 +55,10 @@ class RemoteError(BackendError):
         super().__init__(f"{code}: {message}")
 
 
+class NotOwnerError(RemoteError):
+    """Another client holds the lease on the knobs: this one may read but not write."""
+
+
 class ZmqTwinBackend(MicroscopeBackend):
     """The twin (or any instrument speaking the protocol) over ZeroMQ.
 
@@ -63,6 +68,11 @@ class ZmqTwinBackend(MicroscopeBackend):
     stream_queue: how many streamed frames :meth:`frames` buffers (oldest dropped).
     rcvhwm: frames ZeroMQ may queue on the data socket before pushing back on the
     instrument (whose own queue then drops frames; losses show as sequence gaps).
+    keys: :class:`~beamloop.controller.serve.keys.ClientKeys` for a CURVE instrument (or None).
+    lease_ttl_s: take the lease at :meth:`connect` with this time-to-live (s); None: the first
+    write takes it with the instrument's default. The client has a random routing id (:attr:`client_id`), kept
+    across reconnects: the instrument routes this client's ``acquire`` frames to it alone and
+    ties the lease to it. :meth:`close` releases the lease, keeping the knobs where they are.
     """
 
     def __init__(
@@ -76,11 +86,17 @@ class ZmqTwinBackend(MicroscopeBackend):
         stream_queue: int = 64,
         rcvhwm: int = 4000,
         context: zmq.asyncio.Context | None = None,
+        keys=None,
+        lease_ttl_s: float | None = None,
     ):
         self.control_addr, self.data_addr = control_addr, data_addr
         self.rcvhwm = rcvhwm
         self.timeout_s, self.acquire_timeout_s, self.heartbeat_s = timeout_s, acquire_timeout_s, heartbeat_s
         self._ctx = context or zmq.asyncio.Context.instance()
+        self.keys, self.lease_ttl_s = keys, lease_ttl_s
+        self.routing_id = os.urandom(P.CLIENT_ID_BYTES)
+        self.client_id = P.client_hex(self.routing_id)
+        self.wrong_client_frames = 0   # acquire frames for another client that reached us (must stay 0)
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future] = {}
         self._frame_waiters: dict[int, asyncio.Future] = {}
@@ -119,7 +135,13 @@ class ZmqTwinBackend(MicroscopeBackend):
             self._data = self._ctx.socket(zmq.SUB)
             self._data.setsockopt(zmq.RCVHWM, self.rcvhwm)
             self._data.setsockopt(zmq.LINGER, 0)
-            self._data.setsockopt(zmq.SUBSCRIBE, b"")
+            self._data.setsockopt(zmq.MAXMSGSIZE, 1 << 30)   # no single frame larger than 1 GiB
+            if self.keys is not None:
+                from beamloop.controller.serve.keys import apply_client
+
+                apply_client(self._data, self.keys)
+            self._data.setsockopt(zmq.SUBSCRIBE, P.STREAM_TOPIC)
+            self._data.setsockopt(zmq.SUBSCRIBE, P.acquire_topic(self.client_id))
             self._data.connect(self.data_addr)
         if self._ctrl is None:
             self._new_control_socket()
@@ -129,13 +151,30 @@ class ZmqTwinBackend(MicroscopeBackend):
         res = await self._request("hello", {}, self.timeout_s)
         if res.get("protocol") != P.PROTOCOL_VERSION:
             raise RemoteError(P.VERSION_MISMATCH, f"instrument speaks protocol {res.get('protocol')!r}, we speak {P.PROTOCOL_VERSION}")
+        if self.lease_ttl_s is not None:
+            await self.lease(self.lease_ttl_s)
         self._knobs = _knob_infos(res.get("knobs"))
         self.session = res.get("session")
         await asyncio.sleep(0.05)  # let the SUB subscription reach the publisher (ZeroMQ "slow joiner")
         if self.heartbeat_s > 0 and len(self._tasks) == 1:
             self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="zmq-heartbeat"))
 
+    async def release(self, keep: bool = True) -> bool:
+        """Give up the lease (``keep``: leave the knobs where they are; False: the instrument puts
+        back the values from when the lease was taken). Returns whether a lease was held."""
+        res = await self._request("release", {"keep": keep}, min(self.timeout_s, 0.5))
+        return bool(res.get("released"))
+
+    async def lease(self, ttl_s: float | None = None) -> dict[str, Any]:
+        """Take (or renew) the lease on the knobs; :class:`NotOwnerError` if another client holds it."""
+        return await self._request("lease", {} if ttl_s is None else {"ttl_s": float(ttl_s)}, self.timeout_s)
+
     async def close(self) -> None:
+        if self._ctrl is not None and self.connected:
+            try:
+                await self.release(keep=True)
+            except (BackendError, asyncio.CancelledError, zmq.ZMQError):
+                pass
         ctrl_task = getattr(self, "_ctrl_task", None)
         if ctrl_task is not None:
             self._tasks.append(ctrl_task)
@@ -178,6 +217,11 @@ class ZmqTwinBackend(MicroscopeBackend):
         s.setsockopt(zmq.IMMEDIATE, 1)       # never queue requests for a peer that is not connected
         s.setsockopt(zmq.RECONNECT_IVL, 100)
         s.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        s.setsockopt(zmq.ROUTING_ID, self.routing_id)
+        if self.keys is not None:
+            from beamloop.controller.serve.keys import apply_client
+
+            apply_client(s, self.keys)
         s.connect(self.control_addr)
         self._ctrl = s
         self._ctrl_task = asyncio.get_running_loop().create_task(self._control_reader(s), name="zmq-control-reader")
@@ -297,8 +341,11 @@ class ZmqTwinBackend(MicroscopeBackend):
         if self._last_seq is not None and h.seq > self._last_seq + 1:
             self.lost_frames += h.seq - self._last_seq - 1
         self._last_seq = h.seq
-        if h.request_id is not None:
-            fut = self._frame_waiters.pop(h.request_id, None)
+        if h.client:
+            if h.client != self.client_id:
+                self.wrong_client_frames += 1
+                return
+            fut = self._frame_waiters.pop(h.request_id, None) if h.request_id is not None else None
             if fut is not None and not fut.done():
                 fut.set_result((h, image))
         elif self._stream_event is not None and self.stream_consumers:
@@ -444,6 +491,8 @@ def _error_from(err: dict) -> BackendError:
             return RemoteError(code, msg, d)
     if code == P.UNKNOWN_KNOB:
         return UnknownKnobError(msg)
+    if code == P.NOT_OWNER:
+        return NotOwnerError(code, msg, d)
     return RemoteError(str(code), msg, d)
 
 

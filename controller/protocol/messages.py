@@ -6,10 +6,12 @@ Two channels (see ``docs/protocol.md`` for the byte-level specification):
   request; the instrument (ROUTER) answers with one msgpack map carrying the same
   request id. Commands: ``hello``, ``knobs``, ``get``, ``set``, ``state``, ``acquire``,
   ``heartbeat``, ``stream``, ``stream_stop``.
-* **data**: frames, published by the instrument (PUB) as two-part messages
-  ``[header, buffer]``: a msgpack header (version, sequence number, timestamps, dtype,
-  shape, the knob state the frame was taken at) and the raw little-endian C-order pixel
-  buffer, sent and received without copying.
+* **data**: frames, published by the instrument (XPUB) as three-part messages
+  ``[topic, header, buffer]``: a routing topic (:func:`stream_topic` for streamed frames,
+  :func:`acquire_topic` of the requesting client for ``acquire`` frames, so a client only
+  ever receives its own), a msgpack header (version, sequence number, timestamps, dtype,
+  shape, the knob state the frame was taken at, the client it is for) and the raw
+  little-endian C-order pixel buffer, sent and received without copying.
 
 Every message carries the protocol version ``"v"``. Decoding validates everything and
 raises :class:`ProtocolError` (with an error ``code`` from :data:`ERROR_CODES`) naming
@@ -28,7 +30,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2   # 2: topic part on data frames, client ids, leases (docs/protocol.md)
 
 # --- error codes (string codes travel on the wire) ---------------------------------------
 BAD_MESSAGE = "BAD_MESSAGE"          # not msgpack, not a map, missing/ill-typed field, bad envelope
@@ -39,9 +41,32 @@ KNOB_LIMIT = "KNOB_LIMIT"            # a value outside a knob's limits or not fi
 UNKNOWN_KNOB = "UNKNOWN_KNOB"        # a knob name the instrument does not have; nothing applied
 BUSY = "BUSY"                        # the instrument cannot do this now (e.g. a stream already running)
 INTERNAL = "INTERNAL"                # the instrument failed; message says why
-ERROR_CODES = (BAD_MESSAGE, VERSION_MISMATCH, UNKNOWN_COMMAND, BAD_ARGUMENT, KNOB_LIMIT, UNKNOWN_KNOB, BUSY, INTERNAL)
+NOT_OWNER = "NOT_OWNER"              # another client holds the lease on the knobs (this one is read-only)
+ERROR_CODES = (BAD_MESSAGE, VERSION_MISMATCH, UNKNOWN_COMMAND, BAD_ARGUMENT, KNOB_LIMIT, UNKNOWN_KNOB, BUSY, INTERNAL,
+               NOT_OWNER)
 
-COMMANDS = ("hello", "knobs", "get", "set", "state", "acquire", "heartbeat", "stream", "stream_stop")
+COMMANDS = ("hello", "knobs", "get", "set", "state", "acquire", "heartbeat", "stream", "stream_stop", "lease", "release")
+# commands that change the instrument: only the lease holder may send them
+WRITE_COMMANDS = ("set", "stream", "stream_stop")
+
+# data-channel topics (first message part; ZeroMQ subscriptions match it by prefix)
+STREAM_TOPIC = b"S"
+ACQUIRE_TOPIC_PREFIX = b"A"
+CLIENT_ID_BYTES = 16     # a client's routing id (DEALER identity); its hex form names it on the wire
+
+
+def client_hex(identity: bytes) -> str:
+    """The wire name of a client: the hex of its control-socket routing id."""
+    return bytes(identity).hex()
+
+
+def stream_topic() -> bytes:
+    return STREAM_TOPIC
+
+
+def acquire_topic(client: str) -> bytes:
+    """Topic of the frames ``acquire`` produced for ``client`` (its hex id)."""
+    return ACQUIRE_TOPIC_PREFIX + client.encode()
 
 # dtype names allowed in frame headers -> numpy little-endian dtype
 DTYPES: dict[str, np.dtype] = {
@@ -238,7 +263,8 @@ class FrameHeader:
     cols) or (channels, rows, cols); state: knob values (SI) the frame was taken at;
     request_id: the id of the ``acquire`` request that produced it, or None for streamed
     frames; session: instrument session id; meta: anything else (exposure_s, source,
-    true aberrations for a twin ...).
+    true aberrations for a twin ...); client: hex id of the client whose ``acquire`` produced
+    it ("" for streamed frames): request ids are only unique per client.
     """
 
     seq: int
@@ -250,6 +276,7 @@ class FrameHeader:
     request_id: int | None = None
     session: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    client: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -273,13 +300,15 @@ def encode_frame_header(h: FrameHeader) -> bytes:
             "request_id": h.request_id,
             "session": h.session,
             "meta": h.meta,
+            "client": h.client,
         }
     )
 
 
 def frame_message(h: FrameHeader, image: np.ndarray) -> list:
-    """The two parts ``[header bytes, pixel buffer]`` for ``image`` (no copy if it is
-    already C-contiguous little-endian of ``h.dtype``). Checks that they agree."""
+    """The three parts ``[topic, header bytes, pixel buffer]`` for ``image`` (no copy if it is
+    already C-contiguous little-endian of ``h.dtype``). Checks that they agree. The topic is
+    the client's acquire topic if ``h.client`` is set, else the stream topic."""
     want = DTYPES.get(h.dtype)
     if want is None:
         raise ProtocolError(BAD_MESSAGE, f"frame dtype {h.dtype!r} not in {sorted(DTYPES)}")
@@ -288,17 +317,19 @@ def frame_message(h: FrameHeader, image: np.ndarray) -> list:
             BAD_MESSAGE, f"image {image.dtype}{image.shape} does not match header {h.dtype}{tuple(h.shape)}"
         )
     image = np.ascontiguousarray(image)
-    return [encode_frame_header(h), memoryview(image).cast("B")]
+    topic = acquire_topic(h.client) if h.client else STREAM_TOPIC
+    return [topic, encode_frame_header(h), memoryview(image).cast("B")]
 
 
 def decode_frame(parts: list) -> tuple[FrameHeader, np.ndarray]:
-    """Validate a two-part data message and return the header and a read-only array
-    viewing the received buffer (zero-copy). ``parts`` items may be bytes, memoryviews
-    or ``zmq.Frame``.
+    """Validate a three-part data message ``[topic, header, buffer]`` and return the header
+    and a read-only array viewing the received buffer (zero-copy). ``parts`` items may be
+    bytes, memoryviews or ``zmq.Frame``. The topic must agree with the header's ``client``.
     """
-    if len(parts) != 2:
-        raise ProtocolError(BAD_MESSAGE, f"frame message must have 2 parts [header, buffer], got {len(parts)}")
-    head, buf = parts
+    if len(parts) != 3:
+        raise ProtocolError(BAD_MESSAGE, f"frame message must have 3 parts [topic, header, buffer], got {len(parts)}")
+    topic, head, buf = parts
+    topic = bytes(getattr(topic, "buffer", topic))
     head = getattr(head, "buffer", head)
     buf = getattr(buf, "buffer", buf)
     obj = _unpack_map(head, "frame header")
@@ -332,7 +363,13 @@ def decode_frame(parts: list) -> tuple[FrameHeader, np.ndarray]:
     meta = obj.get("meta", {}) or {}
     if not isinstance(meta, dict):
         raise ProtocolError(BAD_MESSAGE, f"frame header field 'meta' must be a map, got {type(meta).__name__}")
-    h = FrameHeader(seq, t_acq, t_sent, dtype, tuple(shape), state, rid, session, meta)
+    client = obj.get("client", "") or ""
+    if not isinstance(client, str) or len(client) > 2 * 255:
+        raise ProtocolError(BAD_MESSAGE, f"frame header field 'client' must be a short string, got {client!r}")
+    want_topic = acquire_topic(client) if client else STREAM_TOPIC
+    if topic != want_topic:
+        raise ProtocolError(BAD_MESSAGE, f"frame topic {topic[:40]!r} does not match its header (client {client!r})")
+    h = FrameHeader(seq, t_acq, t_sent, dtype, tuple(shape), state, rid, session, meta, client)
     mv = memoryview(buf)
     if mv.nbytes != h.nbytes:
         raise ProtocolError(

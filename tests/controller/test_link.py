@@ -147,8 +147,8 @@ def test_refusal_happens_client_side_too():
     """A backend that knows the limits never even sends an out-of-limit set."""
     srv = TwinServer(Microscope(cfg(), seed=0), "tcp://127.0.0.1:0", "tcp://127.0.0.1:0").start()
     sent = []
-    orig = srv._handle
-    srv._handle = lambda req, env: (sent.append(req.cmd), orig(req, env))[1]
+    orig = srv._check_set
+    srv._check_set = lambda req: (sent.append(req.cmd), orig(req))[1]
 
     async def run():
         async with ZmqTwinBackend(srv.control_addr, srv.data_addr, heartbeat_s=0) as b:
@@ -172,11 +172,11 @@ def test_malformed_data_frames_are_counted_not_fatal(server):
     img = np.zeros((4, 4), np.uint16)
     hdr = P.encode_frame_header(good)
     bad = [
-        [b"\xc1 not msgpack", bytes(32)],
-        [hdr, bytes(30)],                                                    # truncated buffer
-        [hdr],                                                               # missing buffer part
-        [msgpack.packb({**msgpack.unpackb(hdr), "v": 7}), bytes(32)],        # wrong version
-        [msgpack.packb({**msgpack.unpackb(hdr), "dtype": "object"}), bytes(32)],
+        [b"S", b"\xc1 not msgpack", bytes(32)],
+        [b"S", hdr, bytes(30)],                                              # truncated buffer
+        [b"S", hdr],                                                         # missing buffer part
+        [b"S", msgpack.packb({**msgpack.unpackb(hdr), "v": 7}), bytes(32)],  # wrong version
+        [b"S", msgpack.packb({**msgpack.unpackb(hdr), "dtype": "object"}), bytes(32)],
     ]
 
     async def run():

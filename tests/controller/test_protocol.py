@@ -32,7 +32,7 @@ def test_request_round_trip():
         (pack([1, 2, 3]), P.BAD_MESSAGE, "map"),
         (pack(good_req())[:-3], P.BAD_MESSAGE, "msgpack"),                      # truncated
         (pack({k: v for k, v in good_req().items() if k != "v"}), P.BAD_MESSAGE, "'v'"),
-        (pack(good_req(v=2)), P.VERSION_MISMATCH, "version 2"),
+        (pack(good_req(v=1)), P.VERSION_MISMATCH, "version 1"),
         (pack(good_req(v="1")), P.BAD_MESSAGE, "'v'"),
         (pack(good_req(kind="rep")), P.BAD_MESSAGE, "kind"),
         (pack(good_req(id=-1)), P.BAD_MESSAGE, "'id'"),
@@ -63,12 +63,12 @@ def test_reply_round_trips_and_errors():
     back = P.decode_reply(P.encode_reply(err))
     assert not back.ok and back.error["code"] == P.KNOB_LIMIT and back.error["details"]["knob"] == "C10"
     with pytest.raises(P.ProtocolError, match="'ok'"):
-        P.decode_reply(pack({"v": 1, "kind": "rep", "id": 1, "ok": "yes"}))
+        P.decode_reply(pack({"v": P.PROTOCOL_VERSION, "kind": "rep", "id": 1, "ok": "yes"}))
     with pytest.raises(P.ProtocolError) as ei:
         P.decode_reply(pack({"v": 0, "kind": "rep", "id": 1, "ok": True}))
     assert ei.value.code == P.VERSION_MISMATCH
     with pytest.raises(P.ProtocolError, match="'error'"):
-        P.decode_reply(pack({"v": 1, "kind": "rep", "id": 1, "ok": False, "error": "bad"}))
+        P.decode_reply(pack({"v": P.PROTOCOL_VERSION, "kind": "rep", "id": 1, "ok": False, "error": "bad"}))
 
 
 def header(**over) -> P.FrameHeader:
@@ -82,9 +82,10 @@ def header(**over) -> P.FrameHeader:
 def test_frame_round_trip_is_zero_copy():
     img = np.arange(24, dtype=np.uint16).reshape(4, 6)
     parts = P.frame_message(header(), img)
-    assert isinstance(parts[1], memoryview) and parts[1].obj is img or np.shares_memory(np.asarray(parts[1]), img)
-    buf = bytearray(parts[1])
-    h, out = P.decode_frame([bytes(parts[0]), buf])
+    assert parts[0] == P.STREAM_TOPIC
+    assert isinstance(parts[2], memoryview) and parts[2].obj is img or np.shares_memory(np.asarray(parts[2]), img)
+    buf = bytearray(parts[2])
+    h, out = P.decode_frame([parts[0], bytes(parts[1]), buf])
     assert h.seq == 5 and h.shape == (4, 6) and h.state == {"C10": 1e-8} and h.meta["source"] == "pattern"
     assert np.array_equal(out, img)
     buf[0] = 99  # the decoded array views the received buffer: no copy
@@ -92,7 +93,7 @@ def test_frame_round_trip_is_zero_copy():
 
 
 def raw_header(**over) -> bytes:
-    obj = {"v": 1, "kind": "frame", "seq": 1, "t_acquired": 0.0, "t_sent": 0.0, "dtype": "uint16",
+    obj = {"v": P.PROTOCOL_VERSION, "kind": "frame", "seq": 1, "t_acquired": 0.0, "t_sent": 0.0, "dtype": "uint16",
            "shape": [4, 6], "state": {}, "request_id": None, "session": "s", "meta": {}}
     obj.update(over)
     return pack(obj)
@@ -104,23 +105,26 @@ BUF = bytes(48)
 @pytest.mark.parametrize(
     "parts, words",
     [
-        ([raw_header()], "2 parts"),
-        ([raw_header(), BUF, b"x"], "2 parts"),
-        ([raw_header(), BUF[:-2]], "truncated"),
-        ([raw_header(), BUF + b"\0\0"], "bytes"),
-        ([raw_header(shape=[4, 7]), BUF], "needs 56"),
-        ([raw_header(dtype="complex64"), BUF], "dtype"),
-        ([raw_header(dtype=">u2"), BUF], "dtype"),
-        ([raw_header(shape=[0, 6]), BUF], "shape"),
-        ([raw_header(shape="4x6"), BUF], "shape"),
-        ([raw_header(shape=[1, 1, 1, 48]), BUF], "shape"),
-        ([raw_header(seq=-3), BUF], "seq"),
-        ([raw_header(t_sent=float("inf")), BUF], "t_sent"),
-        ([raw_header(state={"C10": "near"}), BUF], "state"),
-        ([raw_header(kind="req"), BUF], "kind"),
-        ([raw_header(request_id="x"), BUF], "request_id"),
-        ([raw_header()[:-4], BUF], "msgpack"),
-        ([b"not msgpack at all \xc1", BUF], "msgpack"),
+        ([b"S", raw_header()], "3 parts"),
+        ([raw_header(), BUF], "3 parts"),
+        ([b"S", raw_header(), BUF, b"x"], "3 parts"),
+        ([b"Aabcd", raw_header(), BUF], "topic"),
+        ([b"S", raw_header(client="abcd"), BUF], "topic"),
+        ([b"S", raw_header(), BUF[:-2]], "truncated"),
+        ([b"S", raw_header(), BUF + b"\0\0"], "bytes"),
+        ([b"S", raw_header(shape=[4, 7]), BUF], "needs 56"),
+        ([b"S", raw_header(dtype="complex64"), BUF], "dtype"),
+        ([b"S", raw_header(dtype=">u2"), BUF], "dtype"),
+        ([b"S", raw_header(shape=[0, 6]), BUF], "shape"),
+        ([b"S", raw_header(shape="4x6"), BUF], "shape"),
+        ([b"S", raw_header(shape=[1, 1, 1, 48]), BUF], "shape"),
+        ([b"S", raw_header(seq=-3), BUF], "seq"),
+        ([b"S", raw_header(t_sent=float("inf")), BUF], "t_sent"),
+        ([b"S", raw_header(state={"C10": "near"}), BUF], "state"),
+        ([b"S", raw_header(kind="req"), BUF], "kind"),
+        ([b"S", raw_header(request_id="x"), BUF], "request_id"),
+        ([b"S", raw_header()[:-4], BUF], "msgpack"),
+        ([b"S", b"not msgpack at all \xc1", BUF], "msgpack"),
     ],
 )
 def test_bad_frames_are_named(parts, words):
@@ -132,7 +136,7 @@ def test_bad_frames_are_named(parts, words):
 
 def test_frame_wrong_version():
     with pytest.raises(P.ProtocolError) as ei:
-        P.decode_frame([raw_header(v=2), BUF])
+        P.decode_frame([b"S", raw_header(v=1), BUF])
     assert ei.value.code == P.VERSION_MISMATCH
 
 
@@ -157,3 +161,11 @@ def test_state_map_types():
         P.check_state_map({"C10": True}, "x")
     with pytest.raises(P.ProtocolError, match="map"):
         P.check_state_map([("C10", 1.0)], "x")
+
+
+def test_acquire_frames_carry_their_client_in_topic_and_header():
+    img = np.zeros((4, 6), np.uint16)
+    parts = P.frame_message(header(client="ab12", request_id=3), img)
+    assert parts[0] == b"Aab12"
+    h, _ = P.decode_frame([parts[0], bytes(parts[1]), bytes(parts[2])])
+    assert h.client == "ab12" and h.request_id == 3
