@@ -134,7 +134,7 @@ def _instrument(rng: np.random.Generator, rnd: Randomisation) -> dict:
     )
 
 
-def _config(kwargs: dict):
+def ronchigram_config(kwargs: dict):
     """A RonchigramConfig from ``kwargs``, dropping fields this sim version does not have."""
     import dataclasses
 
@@ -202,11 +202,11 @@ class _Renderer:
             build = ronchigram._cached_transmission
             ronchigram._cached_transmission = lambda spec, n_px, *a: np.ones((n_px, n_px), np.complex64)
             try:
-                self.sim = RonchigramSimulator(_config(inst), seed=int(rng.integers(2**31)))
+                self.sim = RonchigramSimulator(ronchigram_config(inst), seed=int(rng.integers(2**31)))
             finally:
                 ronchigram._cached_transmission = build
         else:
-            self.sim = RonchigramSimulator(_config(inst), seed=int(rng.integers(2**31)))
+            self.sim = RonchigramSimulator(ronchigram_config(inst), seed=int(rng.integers(2**31)))
         cfg = self.sim.cfg
         if self.kind == "twin_field":
             from beamloop.models.textures import phase_object

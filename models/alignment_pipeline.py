@@ -297,7 +297,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
             "metrics_holdout_invariance": metrics_hold,
             "holdouts": {k: json.loads(v.to_json()) for k, v in hold.items()},
             "size": bit_operations(net, (x.shape[1],)),
-            "versions": _versions(),
+            "versions": library_versions(),
             "command": f"beamloop train alignment --data-dir {data_dir} --n-train {n_train} --n-val {n_val} "
                        f"--n-fine {n_fine} --epochs {epochs}",
             "total_seconds_to_here": time.time() - t0,
@@ -310,7 +310,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
     return {**metas["alignment"], "fine": metas["alignment_fine"]}
 
 
-def _versions() -> dict:
+def library_versions() -> dict:
     import brevitas
     import torch
 

@@ -79,11 +79,11 @@ class GeometricRonchigram:
         """``coeffs`` (B, len(NAMES)) metres (``Aberrations.vector`` order) -> (B, n, n) float32
         expected electrons (sum ~ ``dose_e`` over the aperture). ``offset_m``: sample position;
         ``texture`` / ``contrast`` replace the renderer's for this call."""
-        from beamloop.sim.aberrations import _coeff_matrix
+        from beamloop.sim.aberrations import coefficient_matrix
 
         import torch
 
-        C, _ = _coeff_matrix(coeffs)
+        C, _ = coefficient_matrix(coeffs)
         cfg, n = self.cfg, self.cfg.size_px
         X = (C @ self._bx).reshape(-1, n, n)
         Y = (C @ self._by).reshape(-1, n, n)

@@ -35,6 +35,7 @@ __all__ = [
     "from_polar",
     "to_abtem",
     "from_abtem",
+    "coefficient_matrix",
 ]
 
 # (n, m) of every Krivanek coefficient through 5th order, in canonical order.
@@ -415,7 +416,7 @@ def chi_monomials() -> np.ndarray:
     return out
 
 
-def _coeff_matrix(ab) -> tuple[np.ndarray, bool]:
+def coefficient_matrix(ab) -> tuple[np.ndarray, bool]:
     """(N, len(NAMES)) float64 coefficients from an Aberrations, a list of them or an array."""
     if isinstance(ab, Aberrations):
         return ab.vector[None, :], True
@@ -442,7 +443,7 @@ def chi(ab, theta_x, theta_y, wavelength_m: float) -> np.ndarray:
     lam = float(wavelength_m)
     if not math.isfinite(lam) or lam <= 0:
         raise ValueError(f"wavelength_m must be positive (metres), got {wavelength_m!r}")
-    coeffs, single = _coeff_matrix(ab)
+    coeffs, single = coefficient_matrix(ab)
     basis = chi_basis(theta_x, theta_y)
     shape = basis.shape[1:]
     out = (2 * math.pi / lam) * (coeffs @ basis.reshape(len(NAMES), -1))
@@ -498,7 +499,7 @@ def chi_gradient(ab, theta_x, theta_y, wavelength_m: float, basis=None) -> tuple
     ``basis``: optional precomputed :func:`chi_gradient_basis` for these angles.
     """
     lam = float(wavelength_m)
-    coeffs, single = _coeff_matrix(ab)
+    coeffs, single = coefficient_matrix(ab)
     gx, gy = chi_gradient_basis(theta_x, theta_y) if basis is None else basis
     shape = gx.shape[1:]
     k = 2 * math.pi / lam
@@ -512,4 +513,4 @@ def chi_gradient(ab, theta_x, theta_y, wavelength_m: float, basis=None) -> tuple
 
 def as_matrix(abs_: Iterable[Aberrations] | np.ndarray) -> np.ndarray:
     """Stack aberrations (or validate an array) into an ``(N, len(NAMES))`` float64 matrix."""
-    return _coeff_matrix(list(abs_) if not isinstance(abs_, np.ndarray) else abs_)[0]
+    return coefficient_matrix(list(abs_) if not isinstance(abs_, np.ndarray) else abs_)[0]

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, chi, chi_gradient
+from beamloop.sim.aberrations import NAMES, Aberrations, coefficient_matrix, chi, chi_gradient
 
 __all__ = [
     "order_weights",
@@ -53,7 +53,7 @@ def aberration_distance(ab, goal: Aberrations | None = None, *, wavelength_m: fl
     ``ab`` may be one :class:`Aberrations` (-> float) or a batch (-> (N,) array). ``names``
     restricts the sum to some coefficients (e.g. the ones being aligned).
     """
-    C, single = _coeff_matrix(ab)
+    C, single = coefficient_matrix(ab)
     if goal is not None:
         C = C - goal.vector[None, :]
     w = order_weights(wavelength_m, theta_ref_rad)

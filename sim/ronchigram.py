@@ -40,9 +40,9 @@ from typing import Sequence
 
 import numpy as np
 
-from beamloop.sim.aberrations import NAMES, Aberrations, _coeff_matrix, canonical_name, chi_gradient_basis, chi_monomials
+from beamloop.sim.aberrations import NAMES, Aberrations, coefficient_matrix, canonical_name, chi_gradient_basis, chi_monomials
 from beamloop.sim.samples import SampleSpec, transmission
-from beamloop.sim.ronchigram_config import METHODS, RonchigramConfig, UndersampledError, _finite  # noqa: F401
+from beamloop.sim.ronchigram_config import METHODS, RonchigramConfig, UndersampledError  # noqa: F401
 from beamloop.sim.tiled_far_field import tiled_intensity
 
 __all__ = ["RonchigramConfig", "RonchigramSimulator", "UndersampledError"]
@@ -184,7 +184,7 @@ class RonchigramSimulator:
         """
         import torch
 
-        C, _ = _coeff_matrix(abs_)
+        C, _ = coefficient_matrix(abs_)
         _, _, (bx, by) = self._foot
         # torch matmul (threads governed by torch, pinned to 1 inside simulate calls; numpy's
         # OpenBLAS threads spin badly on a busy machine)
@@ -208,7 +208,7 @@ class RonchigramSimulator:
         """
         import torch
 
-        C, _ = _coeff_matrix(abs_)
+        C, _ = coefficient_matrix(abs_)
         _, _, (bx, by) = self._foot
         Ct = torch.from_numpy(np.array(C, dtype=np.float64))
         gx = (Ct @ torch.from_numpy(bx)).numpy()
@@ -352,7 +352,7 @@ class RonchigramSimulator:
             full = np.zeros((arr.shape[0], len(NAMES)))
             full[:, idx] = arr
             abs_ = full
-        C, _ = _coeff_matrix(abs_)
+        C, _ = coefficient_matrix(abs_)
         B = len(C)
         if scan_shifts is None:
             shifts = np.zeros((B, 2))
