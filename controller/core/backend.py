@@ -18,7 +18,7 @@ import numpy as np
 
 
 __all__ = ["BackendError", "KnobLimitError", "UnknownKnobError", "ConnectionLostError", "KnobInfo", "Frame",
-           "MicroscopeBackend"]
+           "MicroscopeBackend", "ScanNotSupportedError", "ProbeLimitError", "ScanInfo", "PointMeasurement"]
 
 
 class BackendError(Exception):
@@ -41,6 +41,14 @@ class UnknownKnobError(BackendError):
 
 class ConnectionLostError(BackendError):
     """The instrument stopped answering (timeout, dropped link)."""
+
+
+class ScanNotSupportedError(BackendError):
+    """The instrument has no scan (probe position / survey / point measurement) interface."""
+
+
+class ProbeLimitError(BackendError):
+    """A requested probe position lies outside the scan field. Refused, the probe did not move."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,36 @@ class Frame:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ScanInfo:
+    """The scan field of a scanning instrument (SI).
+
+    shape: (nx, ny) grid positions; step_m: grid pitch (m); the field spans
+    ``[0, (nx - 1) step] x [0, (ny - 1) step]`` metres from its corner; detectors: names of the
+    integrating detectors (``"HAADF"``, ``"BF"``, ``"DPC"`` ...) with their region counts;
+    camera_shape: the 4D camera's frame shape, or None; camera_rad_per_px: its angular pixel."""
+
+    shape: tuple[int, int]
+    step_m: float
+    detectors: dict[str, int]
+    camera_shape: tuple[int, int] | None = None
+    camera_rad_per_px: float | None = None
+
+
+@dataclass
+class PointMeasurement:
+    """One acquisition at one probe position: ``sums`` {detector: (n_regions,) counts},
+    ``com_rad`` centre of mass of the 4D camera frame (rad, (x, y)), ``frame`` the camera
+    frame (counts) if asked for, ``position_m`` where the probe was (m)."""
+
+    position_m: tuple[float, float]
+    sums: dict[str, np.ndarray]
+    com_rad: np.ndarray | None = None
+    frame: np.ndarray | None = None
+    t_acquired: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
 class MicroscopeBackend(abc.ABC):
     """Async interface to one instrument. Implementations: twin (local, ZeroMQ), Nion, PyJEM, board."""
 
@@ -109,6 +147,25 @@ class MicroscopeBackend(abc.ABC):
     async def heartbeat(self) -> float:
         """Round-trip a heartbeat; return the round-trip time in seconds."""
         return 0.0
+
+    # --- scanning (optional: instruments without a scan raise ScanNotSupportedError) ------
+    async def scan_info(self) -> ScanInfo:
+        """The scan field, detectors and camera of a scanning instrument."""
+        raise ScanNotSupportedError(f"{type(self).__name__} has no scan interface")
+
+    async def move_probe(self, x_m: float, y_m: float) -> tuple[float, float]:
+        """Put the probe at (x_m, y_m) metres in the scan field; return where it is now.
+        Out-of-field positions raise :class:`ProbeLimitError` (never clipped)."""
+        raise ScanNotSupportedError(f"{type(self).__name__} has no scan interface")
+
+    async def survey(self, detector: str = "HAADF") -> np.ndarray:
+        """A raster image (nx, ny) of the whole scan field with one integrating detector."""
+        raise ScanNotSupportedError(f"{type(self).__name__} has no scan interface")
+
+    async def measure_point(self, detectors: list[str] | None = None, camera: bool = False) -> PointMeasurement:
+        """Acquire at the current probe position: detector sums (all if None), the centre of
+        mass of the 4D camera frame, and the frame itself if ``camera``."""
+        raise ScanNotSupportedError(f"{type(self).__name__} has no scan interface")
 
     async def __aenter__(self) -> "MicroscopeBackend":
         await self.connect()
