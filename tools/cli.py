@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "train_cmd",    # beamloop train ...
     "compile_cmd",  # beamloop compile ..., beamloop bench fpga
     "flash_cmd",    # beamloop flash
+    "explore_cmd",  # beamloop explore, beamloop bench explore
 ]
 
 for _name in COMMAND_MODULES:
