@@ -77,13 +77,13 @@ def choose_shift(S_first: np.ndarray, target: float = 64.0) -> int:
 
 def make_simulator(rng: np.random.Generator, rnd: TriggerRandomisation):
     """A twin Ronchigram simulator for one randomised instrument + sample."""
-    from beamloop.models.alignment_data import SAMPLE_KINDS, _config
+    from beamloop.models.alignment_data import SAMPLE_KINDS, ronchigram_config
     from beamloop.sim.ronchigram import RonchigramSimulator
 
     alpha = rng.uniform(*rnd.convergence_semiangle_rad)
     half = rng.uniform(*rnd.camera_half_range_alpha) * alpha
     kind = SAMPLE_KINDS[rng.choice(3, p=np.array(rnd.sample_probs) / sum(rnd.sample_probs))]
-    return RonchigramSimulator(_config(dict(
+    return RonchigramSimulator(ronchigram_config(dict(
         size_px=rnd.size_px, convergence_semiangle_rad=alpha, rad_per_px=2 * half / rnd.size_px, sample=kind,
         sample_thickness_m=rng.uniform(*rnd.thickness_m), sample_rotation_rad=rng.uniform(0, 2 * math.pi),
         max_oversample=12, focal_spread_samples=1, sample_patch_px=1024,
@@ -167,7 +167,19 @@ def simulate_stream(seed: int, rnd: TriggerRandomisation | None = None, sim=None
 
 
 def stream_features(frames: np.ndarray, region_map: np.ndarray, dshift_gain: int = 2) -> tuple[np.ndarray, int, int]:
-    """Network inputs (T, 32) int64 of one stream, with its SHIFT/DSHIFT chosen from frame 0."""
+    """Network inputs (T, 32) int64 of one stream (v2 features: log change energy and its ratio
+    to the running baseline, docs/trigger_features.md), and the (unused by v2) SHIFT/DSHIFT the
+    v1 rule would pick."""
+    from beamloop.models.trigger_features import change_energy_batch, stream_inputs_v2
+
+    x = stream_inputs_v2(change_energy_batch(frames, region_map))
+    S = region_sums_batch(frames[:1], region_map)
+    shift = choose_shift(S[0])
+    return x, shift, max(shift - dshift_gain, 0)
+
+
+def stream_features_v1(frames: np.ndarray, region_map: np.ndarray, dshift_gain: int = 2) -> tuple[np.ndarray, int, int]:
+    """v1 network inputs ``[a[k], d[k]]`` (T, 32) of one stream, SHIFT/DSHIFT chosen from frame 0."""
     S = region_sums_batch(frames, region_map)
     shift = choose_shift(S[0])
     dshift = max(shift - dshift_gain, 0)
@@ -243,8 +255,27 @@ def sample_network_inputs(n: int, rng: np.random.Generator, meta: dict) -> np.nd
     out = []
     while sum(len(o) for o in out) < n:
         d = simulate_stream(int(rng.integers(2**31)), rnd)
-        out.append(stream_features(d["frames"], default_region_map(), rnd.dshift_gain)[0])
+        out.append(stream_features(d["frames"], default_region_map(), rnd.dshift_gain)[0][1:])
     return np.concatenate(out)[:n].astype(np.float32)
+
+
+def read_frames_features(paths, region_map: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """v2 network inputs of stored raw streams (:func:`generate_frames` files): ``x`` (N, 32),
+    ``y``, ``kind``, ``stream`` (N,), frame 0 of each stream dropped (no reference frame)."""
+    import h5py
+
+    rm = default_region_map() if region_map is None else region_map
+    xs, ys, ks, ss = [], [], [], []
+    n = 0
+    for p in ([paths] if isinstance(paths, (str, Path)) else paths):
+        with h5py.File(p, "r") as f:
+            frames, labels, kinds = f["frames"], f["labels"][...], f["kind"][...]
+            for i in range(len(labels)):
+                x = stream_features(frames[i], rm)[0]
+                xs.append(x[1:]); ys.append(labels[i, 1:]); ks.append(kinds[i, 1:])
+                ss.append(np.full(len(x) - 1, n)); n += 1
+    return {"x": np.concatenate(xs).astype(np.int16), "y": np.concatenate(ys), "kind": np.concatenate(ks),
+            "stream": np.concatenate(ss)}
 
 
 def _frames_job(args):

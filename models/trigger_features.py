@@ -103,3 +103,49 @@ def region_sums_batch(frames: np.ndarray, region_map: np.ndarray, n_regions: int
     rm = np.asarray(region_map).astype(np.int64)
     onehot = np.stack([(rm == k) for k in range(n_regions)], axis=0).astype(np.int64)  # (R, H, W)
     return np.einsum("nhw,rhw->nr", frames, onehot)
+
+
+# ---- v2 features (docs/trigger_features.md "v2"): log-domain change energy against a running baseline
+BSHIFT = 3
+
+
+def lq(v: np.ndarray) -> np.ndarray:
+    """8-bit log2 code of non-negative integers: ``8*floor(log2 v)`` + the 3 bits below the leading
+    one; 0 for ``v <= 1`` (exact integer arithmetic, as ``trigger_core.v``'s ``lq``)."""
+    v = np.asarray(v, dtype=np.int64)
+    if np.any(v < 0) or np.any(v >= 2**32):
+        raise ValueError("lq takes 32-bit unsigned values")
+    _, ex = np.frexp(v.astype(np.float64))           # v = m * 2**ex, m in [0.5, 1): exact below 2**53
+    e = np.where(v > 0, ex - 1, 0).astype(np.int64)
+    t = np.where(e >= 3, v >> np.maximum(e - 3, 0), v << np.maximum(3 - e, 0)) & 7
+    return np.where(v > 1, 8 * e + t, 0).astype(np.int64)
+
+
+def change_energy_batch(frames: np.ndarray, region_map: np.ndarray, n_regions: int = N_REGIONS) -> np.ndarray:
+    """``E[k] = sum_{p in k} |I_t(p) - I_(t-1)(p)|`` for frames ``(N, H, W)`` -> ``(N, R)`` int64
+    (row 0 = 0: the first frame has no reference)."""
+    f = np.asarray(frames).astype(np.int64)
+    D = np.zeros_like(f)
+    D[1:] = np.abs(f[1:] - f[:-1])
+    return region_sums_batch(D, region_map, n_regions)
+
+
+def stream_inputs_v2(E: np.ndarray, e_valid: np.ndarray | None = None, bshift: int = BSHIFT) -> np.ndarray:
+    """Network inputs ``[le[0..15], rb[0..15]]`` (N, 32) int64 of a stream's change energies ``E``
+    (N, R); ``e_valid`` (N,) bool (default: all frames but the first). ``le = lq(E)``,
+    ``rb = sat_s8(le - lq(B))`` with the running baseline ``B`` (``B := E`` at the first valid
+    frame, then ``B += (E - B) >> bshift`` after every valid frame); invalid frames give zeros."""
+    E = np.asarray(E, dtype=np.int64)
+    n = len(E)
+    valid = np.arange(n) > 0 if e_valid is None else np.asarray(e_valid, bool)
+    out = np.zeros((n, 2 * E.shape[1]), np.int64)
+    base = None
+    for t in range(n):
+        if not valid[t]:
+            continue
+        b = E[t].copy() if base is None else base
+        le = lq(E[t])
+        out[t, :E.shape[1]] = le
+        out[t, E.shape[1]:] = sat_s8(le - lq(b))
+        base = b + ((E[t] - b) >> bshift)
+    return out

@@ -4,7 +4,12 @@
 // last pixel (dropped by frame_ingest) emit nothing.
 // Region map: RB-bit region id per pixel (address y*W + x), NONE = all ones (ids >= R are
 // never summed). Loaded from MAP_FILE ($readmemh) and writable at run time (map_we).
-// Pipeline: stage 1 map read + (x-CX)*I, (y-CY)*I products; stage 2 accumulate; stage 3 emit.
+// Change energy E[k] = sum over region k of |I - I_ref| (I_ref = the same pixel of the previous
+// frame, from a W*H x PIX_W frame buffer written as pixels pass, read before write); valid
+// (m_feat_evalid) only when the previous frame reached feature_extract complete (its last
+// pixel arrived), else 0: a frame dropped by frame_ingest leaves a partly overwritten buffer.
+// Pipeline: stage 1 map + frame-buffer read, (x-CX)*I, (y-CY)*I products; stage 1b |I - I_ref|;
+// stage 2 accumulate; stage 3 emit (features 4 cycles after the last pixel).
 // Never stalls (s_axis_tready = 1).
 `default_nettype none
 module feature_extract #(
@@ -33,6 +38,8 @@ module feature_extract #(
     input  wire [RB-1:0]    map_data,
     output reg              m_feat_valid,
     output reg  [R*32-1:0]  m_feat_sums,      // S[k] at [k*32 +: 32]
+    output reg  [R*32-1:0]  m_feat_esums,     // E[k] at [k*32 +: 32] (0 when !m_feat_evalid)
+    output reg              m_feat_evalid,    // E[k] computed against a complete previous frame
     output reg  [31:0]      m_feat_total,
     output reg  signed [47:0] m_feat_mx,
     output reg  signed [47:0] m_feat_my,
@@ -42,13 +49,14 @@ module feature_extract #(
     localparam integer PW2 = PIX_W + YW + 2;
     reg [RB-1:0] rmap [0:W*H-1];
     initial $readmemh(MAP_FILE, rmap);
+    reg [PIX_W-1:0] fbuf [0:W*H-1];            // previous frame (block RAM, read before write)
 
     assign s_axis_tready = 1'b1;
     wire [AW-1:0] addr = s_axis_y * W[AW-1:0] + {{(AW-XW){1'b0}}, s_axis_x};
 
     // stage 1
     reg              p1_valid, p1_sof, p1_eof;
-    reg [PIX_W-1:0]  p1_pix;
+    reg [PIX_W-1:0]  p1_pix, p1_ref;
     reg [RB-1:0]     p1_reg;
     reg signed [PW-1:0]  p1_px;
     reg signed [PW2-1:0] p1_py;
@@ -60,6 +68,8 @@ module feature_extract #(
     always @(posedge clk) begin
         if (map_we) rmap[map_addr] <= map_data;
         p1_reg <= rmap[addr];
+        if (s_axis_tvalid) fbuf[addr] <= s_axis_tdata;
+        p1_ref <= fbuf[addr];
         p1_pix <= s_axis_tdata;
         p1_px <= spix * dx;
         p1_py <= spix * dy;
@@ -72,25 +82,52 @@ module feature_extract #(
         end
     end
 
+    // stage 1b: absolute change against the reference frame; products and flags delayed
+    reg              q_valid, q_sof, q_eof;
+    reg [PIX_W-1:0]  q_pix, q_adiff;
+    reg [RB-1:0]     q_reg;
+    reg signed [PW-1:0]  q_px;
+    reg signed [PW2-1:0] q_py;
+    always @(posedge clk) begin
+        q_pix <= p1_pix; q_reg <= p1_reg; q_px <= p1_px; q_py <= p1_py;
+        q_adiff <= (p1_pix >= p1_ref) ? (p1_pix - p1_ref) : (p1_ref - p1_pix);
+        if (rst) begin
+            q_valid <= 1'b0; q_sof <= 1'b0; q_eof <= 1'b0;
+        end else begin
+            q_valid <= p1_valid; q_sof <= p1_sof; q_eof <= p1_eof;
+        end
+    end
+
     // stage 2: accumulate
     reg [31:0] S [0:R-1];
+    reg [31:0] E [0:R-1];
+    reg ref_ok;      // the frame buffer holds one complete frame (the last one that ended)
+    reg cur_ref_ok;  // ... latched at the start of the present frame
     reg [31:0] T;
     reg signed [47:0] MX, MY;
     reg p2_eof;
     integer k;
     always @(posedge clk) begin
         if (rst) begin
-            for (k = 0; k < R; k = k + 1) S[k] <= 32'd0;
+            for (k = 0; k < R; k = k + 1) begin S[k] <= 32'd0; E[k] <= 32'd0; end
             T <= 32'd0; MX <= 48'sd0; MY <= 48'sd0; p2_eof <= 1'b0;
+            ref_ok <= 1'b0; cur_ref_ok <= 1'b0;
         end else begin
-            p2_eof <= p1_valid && p1_eof;
-            if (p1_valid) begin
+            p2_eof <= q_valid && q_eof;
+            if (q_valid) begin
                 for (k = 0; k < R; k = k + 1)
-                    if (p1_sof) S[k] <= (p1_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, p1_pix} : 32'd0;
-                    else if (p1_reg == k[RB-1:0]) S[k] <= S[k] + {{(32-PIX_W){1'b0}}, p1_pix};
-                T  <= (p1_sof ? 32'd0 : T) + {{(32-PIX_W){1'b0}}, p1_pix};
-                MX <= (p1_sof ? 48'sd0 : MX) + {{(48-PW){p1_px[PW-1]}}, p1_px};
-                MY <= (p1_sof ? 48'sd0 : MY) + {{(48-PW2){p1_py[PW2-1]}}, p1_py};
+                    if (q_sof) begin
+                        S[k] <= (q_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, q_pix} : 32'd0;
+                        E[k] <= (q_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, q_adiff} : 32'd0;
+                    end else if (q_reg == k[RB-1:0]) begin
+                        S[k] <= S[k] + {{(32-PIX_W){1'b0}}, q_pix};
+                        E[k] <= E[k] + {{(32-PIX_W){1'b0}}, q_adiff};
+                    end
+                T  <= (q_sof ? 32'd0 : T) + {{(32-PIX_W){1'b0}}, q_pix};
+                MX <= (q_sof ? 48'sd0 : MX) + {{(48-PW){q_px[PW-1]}}, q_px};
+                MY <= (q_sof ? 48'sd0 : MY) + {{(48-PW2){q_py[PW2-1]}}, q_py};
+                if (q_sof) begin cur_ref_ok <= ref_ok; ref_ok <= q_eof; end
+                else if (q_eof) ref_ok <= 1'b1;
             end
         end
     end
@@ -100,11 +137,16 @@ module feature_extract #(
     always @(posedge clk) begin
         if (rst) begin
             m_feat_valid <= 1'b0; m_feat_sums <= {R*32{1'b0}}; m_feat_total <= 32'd0;
+            m_feat_esums <= {R*32{1'b0}}; m_feat_evalid <= 1'b0;
             m_feat_mx <= 48'sd0; m_feat_my <= 48'sd0; m_feat_frame <= 32'd0;
         end else begin
             m_feat_valid <= p2_eof;
             if (p2_eof) begin
-                for (j = 0; j < R; j = j + 1) m_feat_sums[j*32 +: 32] <= S[j];
+                for (j = 0; j < R; j = j + 1) begin
+                    m_feat_sums[j*32 +: 32] <= S[j];
+                    m_feat_esums[j*32 +: 32] <= cur_ref_ok ? E[j] : 32'd0;
+                end
+                m_feat_evalid <= cur_ref_ok;
                 m_feat_total <= T; m_feat_mx <= MX; m_feat_my <= MY;
             end
             if (m_feat_valid) m_feat_frame <= m_feat_frame + 1'b1;

@@ -1,21 +1,29 @@
 // trigger_core: network input preprocessing + trigger network + trigger decision.
-// On each feature vector (one per frame):
-//   a[k] = sat_u8(S[k] >> shift), d[k] = sat_s8((S[k] - S_prev[k]) >>> dshift)
-// (docs/trigger_features.md; S_prev = previous frame's sums, 0 after reset), packed as 32
-// bytes (input 0 in the least significant byte) into the network. When the network's score
-// exceeds `threshold`, a one-cycle trig_valid pulse carries the frame number, the 48-bit
-// cycle timestamp of the decision and the score (saturated to 16 bits).
+// On each feature vector (one per frame), per region k (docs/trigger_features.md, v2):
+//   le[k] = lq(E[k])                      change energy, 8-bit log2 code (unsigned byte)
+//   rb[k] = sat_s8(le[k] - lq(B[k]))       change against the running baseline (signed byte)
+//   B[k] <- B[k] + ((E[k] - B[k]) >>> BSHIFT)   (B := E at the first valid frame)
+// lq(v) = 8*floor(log2 v) + the 3 bits below the leading one (0 for v <= 1). Frames whose E is
+// not valid (first frame, frame after a dropped one) give le = rb = 0 and leave B unchanged.
+// Packed as 32 bytes (input 0 in the least significant byte: le[0..15], then rb[0..15]) into
+// the network. When the network's score exceeds `threshold`, a one-cycle trig_valid pulse
+// carries the frame number, the 48-bit cycle timestamp of the decision and the score
+// (saturated to 16 bits). The log-domain features need no dose shifts: `shift`/`dshift`
+// (command-link registers) are kept for the protocol and unused.
 // Network: `trigger_net` (da4ml, from hls/) when BEAMLOOP_TRIGGER_NET_REAL is defined,
 // otherwise the clearly marked `trigger_net_placeholder`. OUT_W must equal the network's.
 `default_nettype none
 module trigger_core #(
     parameter integer R = 16,            // fixed by the network: 16 sums -> 32 inputs
-    parameter integer OUT_W = 16
+    parameter integer OUT_W = 16,
+    parameter integer BSHIFT = 3         // baseline time constant 2^BSHIFT frames
 ) (
     input  wire                    clk,
     input  wire                    rst,
     input  wire                    feat_valid,
     input  wire [R*32-1:0]         feat_sums,
+    input  wire [R*32-1:0]         feat_esums,
+    input  wire                    feat_evalid,
     input  wire [31:0]             feat_frame,
     input  wire signed [31:0]      threshold,
     input  wire [4:0]              shift,     // SHIFT, DSHIFT of docs/trigger_features.md
@@ -30,47 +38,67 @@ module trigger_core #(
     output reg  signed [15:0]      trig_score,
     output reg  [31:0]             triggers
 );
-    // Preprocessing is time-multiplexed: one region per cycle through a single pair of
-    // shifters (16 cycles per frame), because run-time shifts in parallel cost ~3.8k LUTs.
-    // feat_sums must stay stable for R cycles after feat_valid (feature_extract holds its
-    // outputs until the next frame ends). shift/dshift changes apply from the next frame.
+    // Preprocessing is time-multiplexed: one region per cycle (16 cycles per frame).
+    // feat_esums must stay stable for R cycles after feat_valid (feature_extract holds its
+    // outputs until the next frame ends).
     localparam integer IW = (R > 1) ? $clog2(R) : 1;
     localparam integer RL = R - 1;
     localparam [IW-1:0] IDX_LAST = RL[IW-1:0];
-    reg [31:0] prev [0:R-1];
+    reg [31:0] base [0:R-1];
+    reg        binit;                      // baselines hold a value
+    reg        ev_hold;                    // E of this frame is valid
     reg [47:0] cycle;
     reg [31:0] frame_hold;
     reg        busy;
     reg [IW-1:0] idx;
-    reg [4:0]  sh_a, sh_d;                 // shifts latched for the frame
     integer k;
-    wire [31:0] s_cur = feat_sums[idx*32 +: 32];
-    wire [31:0] sh = s_cur >> sh_a;
-    wire signed [32:0] df = $signed({1'b0, s_cur}) - $signed({1'b0, prev[idx]});
-    wire signed [32:0] dsh = df >>> sh_d;
-    wire [7:0] a_byte = (sh > 32'd255) ? 8'hFF : sh[7:0];
-    wire [7:0] d_byte = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
+    function [7:0] lq;                     // 8*floor(log2 v) + 3 mantissa bits, 0 for v <= 1
+        input [31:0] v;
+        integer b;
+        reg [4:0] e;
+        /* verilator lint_off UNUSEDSIGNAL */
+        reg [34:0] t;                      // only t[2:0] is used
+        /* verilator lint_on UNUSEDSIGNAL */
+        begin
+            e = 5'd0;
+            for (b = 1; b < 32; b = b + 1) if (v[b]) e = b[4:0];
+            t = {v, 3'b000} >> e;          // leading one at bit 3, mantissa in [2:0]
+            lq = {e, t[2:0]};
+        end
+    endfunction
+    wire [31:0] e_cur = feat_esums[idx*32 +: 32];
+    wire [31:0] b_cur = binit ? base[idx] : e_cur;
+    wire [7:0]  le = lq(e_cur);
+    wire [7:0]  lb = lq(b_cur);
+    wire signed [9:0] rdiff = $signed({2'b00, le}) - $signed({2'b00, lb});
+    wire [7:0] rb_byte = (rdiff > 10'sd127) ? 8'h7F : (rdiff < -10'sd128) ? 8'h80 : rdiff[7:0];
+    wire signed [32:0] bdelta = $signed({1'b0, e_cur}) - $signed({1'b0, b_cur});
+    wire signed [32:0] bstep = bdelta >>> BSHIFT;
+    wire [32:0] b_next = {1'b0, b_cur} + bstep;
 
     always @(posedge clk) begin
         if (rst) begin
-            for (k = 0; k < R; k = k + 1) prev[k] <= 32'd0;
+            for (k = 0; k < R; k = k + 1) base[k] <= 32'd0;
             cycle <= 48'd0; net_in_valid <= 1'b0; net_in_data <= {32*8{1'b0}}; frame_hold <= 32'd0;
-            busy <= 1'b0; idx <= {IW{1'b0}}; sh_a <= 5'd0; sh_d <= 5'd0;
+            busy <= 1'b0; idx <= {IW{1'b0}}; binit <= 1'b0; ev_hold <= 1'b0;
         end else begin
             cycle <= cycle + 1'b1;
             net_in_valid <= 1'b0;
             if (feat_valid) begin
-                busy <= 1'b1; idx <= {IW{1'b0}}; frame_hold <= feat_frame;
-                sh_a <= shift; sh_d <= dshift;
+                busy <= 1'b1; idx <= {IW{1'b0}}; frame_hold <= feat_frame; ev_hold <= feat_evalid;
             end else if (busy) begin
-                net_in_data[8*idx +: 8] <= a_byte;
-                net_in_data[8*(16+idx) +: 8] <= d_byte;
-                prev[idx] <= s_cur;
+                net_in_data[8*idx +: 8] <= ev_hold ? le : 8'd0;
+                net_in_data[8*(16+idx) +: 8] <= ev_hold ? rb_byte : 8'd0;
+                if (ev_hold) base[idx] <= b_next[31:0];
                 idx <= idx + 1'b1;
-                if (idx == IDX_LAST) begin busy <= 1'b0; net_in_valid <= 1'b1; end
+                if (idx == IDX_LAST) begin
+                    busy <= 1'b0; net_in_valid <= 1'b1;
+                    if (ev_hold) binit <= 1'b1;
+                end
             end
         end
     end
+    wire unused_in = &{1'b0, feat_sums, shift, dshift, b_next[32], 1'b0};   // b_next <= max(B, E)
 
 `ifdef BEAMLOOP_TRIGGER_NET_REAL
     trigger_net u_net (

@@ -71,3 +71,43 @@ def placeholder_score(x: list[int], out_w: int = 16) -> int:
     m = 1 << out_w
     s &= m - 1
     return s - m if s >= m // 2 else s
+
+
+def lq(v: int) -> int:
+    """8*floor(log2 v) + the 3 bits below the leading one; 0 for v <= 1."""
+    if v <= 1:
+        return 0
+    e = v.bit_length() - 1
+    m = (v >> (e - 3)) if e >= 3 else (v << (3 - e))
+    return 8 * e + (m & 7)
+
+
+def energy(frame: np.ndarray, ref, region_map: np.ndarray, r: int = 16) -> list[int]:
+    """E[k] = sum |I - I_ref| over region k (pixel loops); zeros when ``ref`` is None."""
+    h, w = frame.shape
+    E = [0] * r
+    if ref is None:
+        return E
+    for yy in range(h):
+        for xx in range(w):
+            k = int(region_map[yy, xx])
+            if k < r:
+                E[k] += abs(int(frame[yy, xx]) - int(ref[yy, xx]))
+    return E
+
+
+class NetInputV2:
+    """trigger_core v2 preprocessing: le = lq(E), rb = sat_s8(le - lq(B)), B running baseline."""
+
+    def __init__(self, bshift: int = 3):
+        self.base = None
+        self.bshift = bshift
+
+    def __call__(self, E: list[int], valid: bool) -> list[int]:
+        if not valid:
+            return [0] * (2 * len(E))
+        b = list(E) if self.base is None else self.base
+        le = [lq(e) for e in E]
+        rb = [max(-128, min(127, x - lq(bb))) for x, bb in zip(le, b)]
+        self.base = [bb + ((e - bb) >> self.bshift) for e, bb in zip(E, b)]
+        return le + rb

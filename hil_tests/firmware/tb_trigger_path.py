@@ -85,9 +85,11 @@ async def trigger_path_bit_exact(dut):
                 t_score.append(cyc)
             if int(dut.u_trigger.u_feat.m_feat_valid.value):
                 s = dut.u_trigger.u_feat.m_feat_sums.value.to_unsigned()
+                e = dut.u_trigger.u_feat.m_feat_esums.value.to_unsigned()
                 feats.append(([(s >> (32 * k)) & 0xFFFFFFFF for k in range(16)],
                               dut.u_trigger.u_feat.m_feat_total.value.to_unsigned(),
-                              dut.u_trigger.u_feat.m_feat_mx.value.to_signed(), dut.u_trigger.u_feat.m_feat_my.value.to_signed()))
+                              dut.u_trigger.u_feat.m_feat_mx.value.to_signed(), dut.u_trigger.u_feat.m_feat_my.value.to_signed(),
+                              [(e >> (32 * k)) & 0xFFFFFFFF for k in range(16)], int(dut.u_trigger.u_feat.m_feat_evalid.value)))
             if int(dut.u_trigger.u_trig.net_in_valid.value):
                 ins.append(dut.u_trigger.u_trig.net_in_data.value.to_unsigned())
             if int(dut.u_trigger.u_trig.score_ok.value):
@@ -117,14 +119,18 @@ async def trigger_path_bit_exact(dut):
     await ClockCycles(dut.clk, 100)      # > pipeline latency (features + preprocessing + network)
 
     good = [f for f, bad in plan if bad is None]
+    # change energy: against the frame just before, only if that one was complete
+    refs = [plan[j - 1][0] if j > 0 and plan[j - 1][1] is None else None
+            for j, (f, bad) in enumerate(plan) if bad is None]
     assert len(feats) == len(good), f"{len(feats)} feature vectors for {len(good)} good frames"
-    prev = [0] * 16
     exp_trigs = []
     inputs = []
-    for i, (f, got) in enumerate(zip(good, feats)):
+    pre = G.NetInputV2()
+    for i, (f, ref, got) in enumerate(zip(good, refs, feats)):
         S, T, MX, MY = G.features(f, MAP)
-        assert got == ([s & 0xFFFFFFFF for s in S], T, MX, MY), f"frame {i}: features differ"
-        x = G.net_input(S, prev, SHIFT, DSHIFT)
+        E = G.energy(f, ref, MAP)
+        assert got == ([s & 0xFFFFFFFF for s in S], T, MX, MY, E, int(ref is not None)), f"frame {i}: features differ"
+        x = pre(E, ref is not None)
         assert ins[i] == G.pack_bytes(x), f"frame {i}: network input differs"
         if REAL_NET:   # the da4ml network: its score is checked against PyTorch by the caller
             sc = scores[i]
@@ -134,7 +140,6 @@ async def trigger_path_bit_exact(dut):
             assert scores[i] == sc, f"frame {i}: score {scores[i]} != {sc}"
         if sc > 0:
             exp_trigs.append((i, sc))
-        prev = S
     if REAL_NET:
         Path(os.environ["BL_DUMP"]).write_text(json.dumps({"inputs": inputs, "scores": scores[: len(good)]}))
         exp_trigs = [(i, max(-32768, min(32767, sc))) for i, sc in exp_trigs]
@@ -145,7 +150,7 @@ async def trigger_path_bit_exact(dut):
     lat_f = {b - a for a, b in zip(t_eof, t_feat)}
     lat_s = {b - a for a, b in zip(t_eof, t_score)}
     dut._log.info("latency last pixel -> features %s cycles, -> network score %s cycles", lat_f, lat_s)
-    assert stalls == 0 and lat_f == {3} and len(lat_s) == 1
+    assert stalls == 0 and lat_f == {4} and len(lat_s) == 1
     assert int(dut.u_trigger.u_ingest.errors.value) >= 3 and int(dut.ingest_error.value) == 1
 
     # read the events back over the command link
