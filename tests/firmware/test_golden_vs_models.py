@@ -33,3 +33,24 @@ def test_features_and_inputs_agree():
         x = tf.network_input(rf.S, prev_m, 4, 3)
         assert list(x) == G.net_input(S, prev_g, 4, 3)
         prev_g, prev_m = S, rf.S
+
+
+def test_v2_change_energy_inputs_agree():
+    """lq, E[k] and the baseline inputs: numpy reference (training) = pixel-loop golden model (cocotb)."""
+    tf = pytest.importorskip("beamloop.models.trigger_features")
+    vals = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 255, 256, 1000, 2**20 + 12345, 2**28, 2**32 - 1]
+    assert list(tf.lq(np.array(vals))) == [G.lq(v) for v in vals]
+    assert G.lq(1) == 0 and G.lq(2) == 8 and G.lq(3) == 12 and G.lq(2**32 - 1) == 255
+    rng = np.random.default_rng(2)
+    rm = ring_segment_map()
+    frames = np.stack([rng.poisson(rng.uniform(1, 3000), (64, 64)) for _ in range(6)]).astype(np.int64)
+    frames[3, 28:36, 28:36] = 65535                        # saturated block in the centre regions
+    E = tf.change_energy_batch(frames, rm)
+    x = tf.stream_inputs_v2(E)
+    pre = G.NetInputV2()
+    for t in range(len(frames)):
+        Eg = G.energy(frames[t], frames[t - 1] if t else None, rm)
+        assert list(E[t]) == Eg
+        assert list(x[t]) == pre(Eg, t > 0)
+    assert not x[0].any() and not x[1, 16:].any()      # no reference; first baseline = E itself
+    assert x[3, 16:].max() > 40                          # ... shows as a jump against the baseline
