@@ -50,7 +50,7 @@ class CompositeInstrument(MicroscopeBackend):
         self.heartbeats = 0
 
     async def connect(self) -> None:
-        if isinstance(self.board, _SerialBoard):
+        if hasattr(self.board, "open"):                 # serial port / RTL simulation: opened in the loop
             await self.board.open()
         await self.detector.connect()
         await self.board.link.ping()
@@ -71,6 +71,8 @@ class CompositeInstrument(MicroscopeBackend):
         if self._hb_task is not None:
             self._hb_task.cancel()
             self._hb_task = None
+        if hasattr(self.board, "close"):
+            await self.board.close()
         await self.detector.close()
 
     async def knobs(self) -> dict[str, KnobInfo]:
@@ -148,6 +150,12 @@ def open_composite(profile: InstrumentProfile, seed: int = 0, noise: bool | None
         board = BoardBackend(BoardLink(reader, writer), cals)
         wd = model.config.wd_timeout_s
         note = f"board model (firmware/board_model.py) in the command path, frames from {det.profile.name}"
+    elif board_spec == "rtl":  # beamloop_top in Icarus (cocotb), UART on a socket: controller/instruments/hil.py
+        from beamloop.controller.instruments.hil import RTL_PARAMS, WALL_S_PER_SIM_US, RtlBoard
+
+        board = RtlBoard(cals, conn.get("rtl_params"))
+        wd = {**RTL_PARAMS, **(conn.get("rtl_params") or {})}["WD_TIMEOUT"] / 100 * WALL_S_PER_SIM_US
+        note = f"RTL beamloop_top (Icarus) in the command path, frames from {det.profile.name}"
     else:  # a serial port: the link opens inside the event loop, at connect
         board = _SerialBoard(board_spec, cals, conn.get("baud"))
         wd, note = float(conn.get("watchdog_s", 1.0)), f"board on {board_spec}, frames from {det.profile.name}"

@@ -1,0 +1,109 @@
+"""The RTL board in the loop: ``beamloop_top`` simulated in Icarus (cocotb), its UART on a socket.
+
+:class:`RtlBoardProcess` builds and starts ``hil_tests/hil/tb_hil_bridge.py`` in a subprocess
+(cocotb + Icarus) and waits until its TCP socket listens; :class:`RtlBoard` is the board
+backend on that socket: the normal host driver (:class:`~.board_driver.BoardLink`) writes its
+COBS/CRC frames into the RTL's ``uart_rx`` and reads what ``cmd_link`` answers on ``uart_tx``.
+So a command travels host driver -> RTL UART -> ``cmd_link`` -> ``dac_limiter`` -> DAC outputs,
+and the profile's calibration turns the DAC codes the RTL reports back into SI knob values.
+Used by the composite instrument with ``connection.board: rtl`` (profile ``board-rtl``), so the
+normal controller and policies run unchanged; they never learn they talk to RTL.
+
+Build parameters (``RTL_PARAMS``): UART 8 clocks per bit, watchdog ``WD_TIMEOUT`` cycles, slew
+1024 counts/us. The bridge paces simulated time to ~1 us per ms of wall time while idle, so the
+watchdog of 100 000 cycles (1 ms simulated) corresponds to ~1 s of host silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HIL_DIR = Path(__file__).resolve().parents[2] / "hil_tests" / "hil"
+RTL_PARAMS = {"CLKS_PER_BIT": 8, "WD_TIMEOUT": 100_000, "SLEW": 1024, "TICK_DIV": 100}
+WALL_S_PER_SIM_US = 1e-3      # idle pacing of the bridge
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RtlBoardProcess:
+    """The cocotb/Icarus process holding ``beamloop_top`` (start(), port, stop(), trace())."""
+
+    def __init__(self, params: dict | None = None, start_timeout_s: float = 180.0):
+        self.params = {**RTL_PARAMS, **(params or {})}
+        self.timeout = start_timeout_s
+        self.work = Path(tempfile.mkdtemp(prefix="beamloop_hil_"))
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RtlBoardProcess":
+        ready = self.work / "ready"
+        env = {**os.environ, "BL_HIL_PORT": str(self.port), "BL_HIL_READY": str(ready),
+               "BL_HIL_TRACE": str(self.work / "trace.json"), "BL_CPB": str(self.params["CLKS_PER_BIT"]),
+               "BEAMLOOP_SIM_BUILD": str(self.work / "sim")}
+        code = ("import sys, json; from beamloop.firmware.sources import run_cocotb, DEFAULT_MAP; "
+                "p = json.loads(sys.argv[1]); p['MAP_FILE'] = '\"%s\"' % DEFAULT_MAP; "
+                f"run_cocotb('beamloop_top', 'tb_hil_bridge', {str(HIL_DIR)!r}, parameters=p, build_name='hil_top')")
+        self.log = open(self.work / "cocotb.log", "w")
+        self.proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(self.params)], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        t0 = time.time()
+        while not ready.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the RTL simulation exited ({self.proc.returncode}); log {self.work / 'cocotb.log'}")
+            if time.time() - t0 > self.timeout:
+                self.stop()
+                raise TimeoutError(f"the RTL simulation did not open its socket in {self.timeout} s")
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout)           # the bridge ends when the host closes the socket
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def trace(self) -> dict:
+        p = self.work / "trace.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+
+class RtlBoard:
+    """A :class:`~.board.BoardBackend` on the RTL simulation's socket, opened inside the loop."""
+
+    def __init__(self, cals, params: dict | None = None):
+        self.cals, self.sim, self._b, self._writer = cals, RtlBoardProcess(params), None, None
+
+    async def open(self) -> None:
+        from beamloop.controller.instruments.board import BoardBackend
+        from beamloop.controller.instruments.board_driver import BoardLink
+
+        if self._b is None:
+            await asyncio.get_running_loop().run_in_executor(None, self.sim.start)
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.sim.port)
+            self._writer = writer
+            self._b = BoardBackend(BoardLink(reader, writer, timeout=5.0), self.cals)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            await asyncio.get_running_loop().run_in_executor(None, self.sim.stop)
+
+    def __getattr__(self, name):
+        if name.startswith("_") or self.__dict__.get("_b") is None:
+            raise AttributeError(f"{name}: the RTL board is not open yet")
+        return getattr(self._b, name)

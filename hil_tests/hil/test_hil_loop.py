@@ -1,0 +1,70 @@
+"""Hardware in the loop: beamloop_top in Icarus, the controller's host driver on its UART, the twin's
+knobs driven by the DAC codes the RTL outputs (profile board-rtl, controller/instruments/hil.py).
+
+Default: one RTL session (~30 s): a knob change travels host driver -> RTL UART -> cmd_link ->
+dac_limiter -> DAC -> twin; a deliberately bad host (host checks bypassed, raw SET_DAC beyond the
+RTL's limit registers) is refused by the RTL and nothing moves; the heartbeat stops -> the RTL
+watchdog trips within its time, holds the DACs and refuses changes, the twin's knobs stay with the
+DACs; RESUME releases. Slow: a short alignment through the RTL with the normal controller."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+pytest.importorskip("cocotb")
+
+
+def _open():
+    from beamloop.controller.instruments.open import open_instrument
+
+    return open_instrument("board-rtl", seed=3)
+
+
+def test_commands_limits_and_watchdog_through_the_rtl():
+    from beamloop.controller.core.backend import BackendError
+    from beamloop.controller.instruments.board_driver import BoardRefused
+
+    async def run():
+        inst = _open()
+        comp = inst.backend
+        await comp.connect()
+        try:
+            link, twin = comp.board.link, comp.detector
+            # 1. a normal knob change reaches the twin through the RTL DAC outputs (1 count = 1 nm)
+            t0 = time.perf_counter()
+            applied = await comp.set({"C10": 37e-9})
+            dt_set = time.perf_counter() - t0
+            assert applied["C10"] == pytest.approx(37e-9, abs=1e-12)
+            assert (await link.get_dac(0))["output"] == 32768 + 37
+            assert (await twin.get(["C10"]))["C10"] == pytest.approx(37e-9, abs=1e-12)
+            # 2. a bad host: narrow the RTL limits, then bypass every host check with raw SET_DACs
+            await link.set_limits(0, 32768 - 100, 32768 + 100, 64)
+            for value, name in ((32768 + 101, "ABOVE_MAX"), (32768 - 101, "BELOW_MIN"), (32768 + 37 - 65, "STEP_TOO_LARGE")):
+                with pytest.raises(BoardRefused) as e:
+                    await link.set_dac(0, value)
+                assert e.value.name == name
+            assert (await link.get_dac(0))["output"] == 32768 + 37       # refused, not clipped: nothing moved
+            assert (await twin.get(["C10"]))["C10"] == pytest.approx(37e-9, abs=1e-12)
+            # 3. heartbeat stops -> watchdog trips (1 ms simulated ~ 1 s of host silence), DACs hold
+            comp._hb_task.cancel()
+            t_stop = time.perf_counter()
+            while not (await link.status())["flags"] & 1:
+                assert time.perf_counter() - t_stop < 20, "watchdog did not trip"
+                await asyncio.sleep(0.2)
+            t_trip = time.perf_counter() - t_stop
+            with pytest.raises(BackendError, match="WATCHDOG_HOLD"):
+                await comp.set({"C10": 40e-9})
+            assert (await link.get_dac(0))["output"] == 32768 + 37
+            assert (await twin.get(["C10"]))["C10"] == pytest.approx(37e-9, abs=1e-12)   # the twin follows the DACs
+            await link.resume()
+            await link.ping()
+            assert (await comp.set({"C10": 40e-9}))["C10"] == pytest.approx(40e-9, abs=1e-12)
+            print(f"HIL: set through the RTL {dt_set:.2f} s wall, watchdog tripped {t_trip:.1f} s after the last heartbeat")
+        finally:
+            await comp.close()
+            inst.close() if hasattr(inst, "close") else None
+
+    asyncio.run(run())
