@@ -128,8 +128,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         Ctrl-C aborts: the aligned knobs are set back to their starting values and read back.
         """
-        import asyncio
-
         from rich.console import Console
 
         from beamloop.controller.bench.align import parse_axes
@@ -148,17 +146,22 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         display = _Display(knob_axes, options.get("stop_cost"), quiet)
         t0 = time.time()
         code = 0
+        from beamloop.controller.run.way_back import Interrupted, run_guarded
+
         try:
             with display:
-                outcome = asyncio.run(run_session(req, on_event=display, say=console.print))
+                # SIGINT/SIGTERM: the first cancels the run (knobs restored and read back), later ones are ignored
+                outcome = run_guarded(lambda: run_session(req, on_event=display, say=console.print), say=console.print)
             _summary(console, outcome, knob_axes, time.time() - t0)
             code = 0 if outcome.result.status in (RunStatus.CONVERGED, RunStatus.FINISHED) else 1
+            if outcome.result.status == RunStatus.ABORTED:
+                code = 130
         except SessionError as exc:
             raise typer.BadParameter(str(exc), param_hint=exc.param) from None
-        except KeyboardInterrupt:
-            console.print(f"[bold yellow]aborted by Ctrl-C[/]; the knobs were set back to their starting values "
-                          f"(see the messages above); the record is in {out}/")
-            code = 130
+        except Interrupted as exc:
+            # "restored" was printed above only if the knobs were read back at their start values
+            console.print(f"[bold yellow]aborted ({exc})[/]; see the restore message above; the record is in {out}/")
+            code = 130 if exc.signum == 2 else 143
         raise typer.Exit(code)
 
     @bench.command("align")

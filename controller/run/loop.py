@@ -14,7 +14,14 @@ Safety rules it enforces:
   continues (``resumed`` event). If the link does not come back the run ends with status
   ``"connection_lost"`` and reports the last setting the instrument *confirmed*;
 * on abort (Ctrl-C / task cancellation / ``abort`` event) or any error, the knobs being
-  aligned are set back to their starting values and read back to confirm it;
+  aligned are set back to their starting values and read back to confirm it -- *before*
+  anything is logged or written (a full disk must not skip the restore; record failures
+  during the restore are swallowed and reported afterwards);
+* every frame is checked at the door (:func:`~beamloop.controller.estimation.frame_check.check_frame`:
+  2-D, numeric, finite, not saturated, the shape of the first frame) and its header's knob
+  state is compared with what the loop commanded: a frame taken at another setting (someone
+  else moved a knob) is refused and recorded (``state_mismatch``), the setting is sent again
+  and the frame re-taken once; a second mismatch ends the run (``ERROR``, start restored);
 * at the end the instrument is left at the policy's result, read back and recorded.
 
 Units: knob values SI (metres), times in seconds (``time.time()`` wall clock).
@@ -35,7 +42,26 @@ from beamloop.controller.core.backend import (
     MicroscopeBackend,
     UnknownKnobError,
 )
+from beamloop.controller.core.backend import BackendError
+from beamloop.controller.estimation.frame_check import FrameRejected, check_frame
 from beamloop.controller.policies.base import AlignmentPolicy, RunStatus, StepReport
+
+STATE_TOL_M = 1e-11   # a frame's reported knob value may differ from the commanded one by this (m) + 1e-6 relative
+
+
+class StateMismatchError(BackendError):
+    """A frame was taken at a knob setting other than the one commanded (twice in a row)."""
+
+
+def state_mismatch(commanded: dict[str, float], frame: Frame, tol: float = STATE_TOL_M) -> dict[str, tuple]:
+    """Knobs whose value in the frame header differs from ``commanded``: {knob: (commanded, in frame)}.
+    A frame without a state for a knob is not judged on that knob (an instrument may not report it)."""
+    out = {}
+    for k, v in commanded.items():
+        got = frame.state.get(k)
+        if got is not None and not abs(float(got) - v) <= tol + 1e-6 * abs(v):
+            out[k] = (v, float(got))
+    return out
 
 
 class Recorder(Protocol):
@@ -99,6 +125,8 @@ class _Link:
         self.backend, self.recorder, self.notify = backend, recorder, notify
         self.retry_s, self.max_pause_s, self.abort = retry_s, max_pause_s, abort
         self.confirmed: dict[str, float] = {}  # last knob values the instrument reported
+        self.restoring = False                 # record failures are swallowed while restoring
+        self.record_errors: list[str] = []
 
     def _check_abort(self):
         if self.abort is not None and self.abort.is_set():
@@ -134,7 +162,13 @@ class _Link:
 
     def _record(self, kind, request, reply, t0, t1, error):
         if self.recorder is not None:
-            self.recorder.command(kind, request, reply, t0, t1, error)
+            if not self.restoring:
+                self.recorder.command(kind, request, reply, t0, t1, error)
+                return
+            try:
+                self.recorder.command(kind, request, reply, t0, t1, error)
+            except Exception as exc:  # noqa: BLE001 - never let the record stop the way back
+                self.record_errors.append(f"{type(exc).__name__}: {exc}")
 
 
 def _summary(reply: Any) -> Any:
@@ -185,6 +219,37 @@ async def run_alignment(
             recorder.event(kind, message, time.time())
         notify(LoopEvent(kind, message, **kw))
 
+    def log_after_restore(kind: str, message: str) -> None:
+        """After a restore: tell the display first, then try the record (it may fail: full disk)."""
+        notify(LoopEvent(kind, message))
+        if recorder is not None:
+            try:
+                recorder.event(kind, message, time.time())
+            except Exception as exc:  # noqa: BLE001
+                link.record_errors.append(f"{type(exc).__name__}: {exc}")
+                notify(LoopEvent("record_failed", f"could not record {kind!r}: {type(exc).__name__}: {exc}"))
+
+    async def take_frame(commanded: dict[str, float]) -> Frame:
+        """acquire + door checks + state check (one re-set and re-take on a mismatch)."""
+        nonlocal expected_shape
+        for attempt in (1, 2):
+            frame = await link.call("acquire", None, backend.acquire)
+            try:
+                check_frame(frame.image, expected_shape=expected_shape)
+            except FrameRejected as exc:
+                log("frame_rejected", f"frame seq {frame.seq} refused: {exc}")
+                raise
+            expected_shape = expected_shape or tuple(frame.image.shape)
+            bad = state_mismatch(commanded, frame)
+            if not bad:
+                return frame
+            log("state_mismatch", f"frame seq {frame.seq} was taken at {bad} (commanded, in frame); refused"
+                + ("; setting sent again" if attempt == 1 else ""))
+            if attempt == 1:
+                await link.call("set", dict(commanded), lambda c=dict(commanded): backend.set(c))
+        raise StateMismatchError(f"frames taken at a knob setting other than commanded twice in a row: {bad}; "
+                                 "another client may be moving the knobs")
+
     link = _Link(backend, recorder, notify, retry_s, max_pause_s, abort)
     knobs = await link.call("knobs", None, backend.knobs)
     unknown = [a for a in axes if a not in knobs]
@@ -198,6 +263,7 @@ async def run_alignment(
         return await asyncio.to_thread(fn, *args) if offload_policy else fn(*args)
 
     frames = 0
+    expected_shape: tuple | None = None
     costs: list[float] = []
     last_setting = dict(start)
     status, message, restored = RunStatus.FINISHED, "", False
@@ -210,7 +276,7 @@ async def run_alignment(
             check_setting(setting, knobs, axes)  # refuse, never clip
             applied = await link.call("set", dict(setting), lambda s=dict(setting): backend.set(s))
             last_setting = {a: float(applied.get(a, setting[a])) for a in setting}
-            frame = await link.call("acquire", None, backend.acquire)
+            frame = await take_frame(last_setting)
             frames += 1
             t_host = time.time()
             if recorder is not None:
@@ -238,10 +304,11 @@ async def run_alignment(
         status = RunStatus.CONVERGED if (policy.converged and policy.done) else RunStatus.FINISHED
         log("done", f"left at {_fmt(final)} after {frames} frames ({message})")
     except (asyncio.CancelledError, KeyboardInterrupt, AlignmentAborted) as exc:
-        log("restoring", f"aborted ({type(exc).__name__}); restoring start values")
-        final, restored = await _restore(backend, start, recorder, link)
-        notify(LoopEvent("restored" if restored else "restore_failed",
-                         f"start values {'restored' if restored else 'NOT confirmed'}: read back {_fmt(final)}"))
+        notify(LoopEvent("restoring", f"aborted ({type(exc).__name__}); restoring start values"))
+        final, restored = await _restore(backend, start, recorder, link)   # before anything that can fail
+        log_after_restore("restored" if restored else "restore_failed",
+                          f"aborted ({type(exc).__name__}); start values {'restored' if restored else 'NOT confirmed'}: "
+                          f"read back {_fmt(final)}")
         result = AlignmentResult(RunStatus.ABORTED, list(axes), start, final, frames, time.time() - t_start, restored,
                                  "aborted by user; start values restored" if restored else "aborted; RESTORE FAILED", costs)
         if recorder is not None:
@@ -251,8 +318,8 @@ async def run_alignment(
         raise
     except KnobLimitError as exc:
         status, message = RunStatus.REFUSED, str(exc)
-        log("refused", message)
         final, restored = await _restore(backend, start, recorder, link)
+        log_after_restore("refused", message)
     except ConnectionLostError as exc:
         status = RunStatus.CONNECTION_LOST
         final = {a: link.confirmed.get(a, last_setting.get(a, start[a])) for a in axes}
@@ -262,8 +329,8 @@ async def run_alignment(
         restored = False
     except Exception as exc:
         status, message = RunStatus.ERROR, f"{type(exc).__name__}: {exc}"
-        log("error", message)
         final, restored = await _restore(backend, start, recorder, link)
+        log_after_restore("error", message)
     result = AlignmentResult(status, list(axes), start, final, frames, time.time() - t_start, restored, message,
                              costs, policy.stop_reason, policy.converged)
     if recorder is not None:
@@ -274,15 +341,14 @@ async def run_alignment(
 async def _restore(backend, start: dict[str, float], recorder, link: _Link) -> tuple[dict[str, float], bool]:
     """Put ``start`` back and read it back. Returns (values read back, success)."""
     link.abort = None  # a pending abort must not stop the restore itself
+    link.restoring = True
     try:
         await asyncio.shield(link.call("set", dict(start), lambda: backend.set(dict(start))))
         now = await asyncio.shield(link.call("get", list(start), lambda: backend.get(list(start))))
         back = {a: float(now[a]) for a in start}
         ok = all(abs(back[a] - start[a]) <= 1e-6 * max(1e-9, abs(start[a])) + 1e-15 for a in start)
-        if recorder is not None:
-            recorder.event("restored" if ok else "restore_mismatch", f"read back {back}", time.time())
         return back, ok
-    except Exception as exc:  # noqa: BLE001 - report, never mask the original reason
-        if recorder is not None:
-            recorder.event("restore_failed", f"{type(exc).__name__}: {exc}", time.time())
+    except Exception:  # noqa: BLE001 - reported by the caller (restored=False), never mask the original reason
         return {a: link.confirmed.get(a, float("nan")) for a in start}, False
+    finally:
+        link.restoring = False

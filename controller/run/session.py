@@ -76,6 +76,7 @@ class AlignRequest:
     data: str | None = None
     calibration: Path | None = None
     extra_options: dict[str, Any] = field(default_factory=dict)
+    keys: Path | None = None          # CURVE key directory (controller/serve/keys.py); None: no keys (loopback)
 
 
 def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
@@ -126,12 +127,20 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
                     max_frames=max(options.get("max_frames") or 0, req.max_frames or 0, 1) + 5, out_dir=req.out,
                     start_offsets=offsets, source=source, seed=req.seed)
     try:
-        backend = ZmqTwinBackend(ctrl, data)
+        from beamloop.controller.run.way_back import WayBack
+
+        client_keys = None
+        if req.keys is not None:
+            from beamloop.controller.serve.keys import client_keys as load_client_keys
+
+            client_keys = load_client_keys(req.keys)
+        backend = ZmqTwinBackend(ctrl, data, keys=client_keys)
         await backend.connect()
         try:
-            if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
-                await _calibrate(backend, options, req.out, say)
-            return await run_job(backend, cfg, on_event=on_event)
+            async with WayBack(backend, say=say):  # any error or signal from here on: knobs back, read back
+                if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
+                    await _calibrate(backend, options, req.out, say)
+                return await run_job(backend, cfg, on_event=on_event)
         finally:
             await backend.close()
     finally:
