@@ -82,6 +82,24 @@ def run_paths(out_dir: str | Path) -> tuple[Path, Path]:
     raise FileExistsError(f"out_dir: {out_dir} has 1000 records of {stamp}")
 
 
+def twin_instrument(microscope_config=None, name: str = "digital twin") -> dict[str, Any]:
+    """The record's ``instrument`` description of a twin (:class:`beamloop.sim.microscope.MicroscopeConfig`):
+    beam energy, convergence semi-angle, camera mrad per pixel and the whole config as profile."""
+    from dataclasses import asdict as _asdict
+
+    from beamloop.sim.microscope import MicroscopeConfig
+    from beamloop.sim.ronchigram import RonchigramConfig
+
+    mc = microscope_config or MicroscopeConfig()
+    rc = RonchigramConfig(**{k: v for k, v in mc.ronchigram.items() if k in RonchigramConfig.__dataclass_fields__})
+    try:
+        profile = _asdict(mc)
+    except TypeError:
+        profile = {"ronchigram": dict(mc.ronchigram)}
+    return {"name": name, "beam_energy_eV": rc.energy_eV, "convergence_semiangle_rad": rc.convergence_semiangle_rad,
+            "rad_per_px": rc.camera_rad_per_px, "profile": profile}
+
+
 def random_start(rng: np.random.Generator, axes: list[str], windows: dict[str, float]) -> dict[str, float]:
     """Knob values uniformly within +-windows (m) for ``axes``: a misaligned starting point."""
     return {a: float(rng.uniform(-windows[a], windows[a])) for a in axes}
@@ -108,7 +126,9 @@ async def run_job(
             config["policy_config"] = asdict(policy.config)
         except TypeError:
             pass
-    rec = RunRecorder(record_path, cfg.axes, config, knobs, instrument=cfg.instrument)
+    instrument = cfg.instrument or (twin_instrument(backend.microscope.config)
+                                    if hasattr(getattr(backend, "microscope", None), "config") else {})
+    rec = RunRecorder(record_path, cfg.axes, config, knobs, instrument=instrument)
     outcome: JobOutcome | None = None
     try:
         if cfg.start_offsets:  # the embedded twin's misaligned start: recorded like any command
@@ -138,6 +158,8 @@ async def run_job(
         land = policy.landscape() if hasattr(policy, "landscape") else None
         if land is not None:
             rec.extra("landscape", land)
+        for i, sl in enumerate(_slices_of(policy)):
+            rec.extra(f"gp_slice_{i}", sl)
     finally:
         rec.close()
         try:
@@ -160,6 +182,15 @@ async def _verify(backend: MicroscopeBackend, rec: RunRecorder, outcome: JobOutc
     rec.extra("verification", {"cost": outcome.final_cost, "true_aberrations": outcome.residual or {},
                                "reverted": outcome.reverted, "start_cost": outcome.start_cost,
                                "note": "frames outside the loop (reference at the start, verification at the end)"})
+
+
+def _slices_of(policy) -> list[dict[str, Any]]:
+    """GP landscape slices of a BO policy (or of the nn policy's BO fallback), [] otherwise."""
+    bo = getattr(policy, "_bo", None) or policy
+    try:
+        return bo.landscape_slices() if hasattr(bo, "landscape_slices") else []
+    except Exception:  # noqa: BLE001 - a picture must not fail the run
+        return []
 
 
 def _landscape_of(policy) -> dict[str, np.ndarray] | None:
