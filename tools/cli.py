@@ -24,12 +24,14 @@ app.add_typer(bench, name="bench")
 COMMAND_MODULES = [
     "sim_cmd",      # beamloop sim ..., beamloop bench sim
     "twin_cmd",     # beamloop twin
+    "keys_cmd",     # beamloop keys generate|list (CURVE keys of the instrument link)
     "align_cmd",    # beamloop align, beamloop bench align, beamloop bench link
     "instrument_cmd",  # beamloop serve --instrument, beamloop instruments, beamloop calibrate
     "train_cmd",    # beamloop train ...
     "compile_cmd",  # beamloop compile ..., beamloop bench fpga
     "flash_cmd",    # beamloop flash
     "explore_cmd",  # beamloop explore, beamloop bench explore
+    "eval_cmd",     # beamloop eval foreign
 ]
 
 for _name in COMMAND_MODULES:
