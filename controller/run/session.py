@@ -22,10 +22,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from beamloop.controller.estimation.inference import default_estimator
 from beamloop.controller.estimation.knob_calibration import ResponseCalibration, measure_response
 from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.policies.registry import available_policies, policy_options, policy_spec
 from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job
+from beamloop.controller.serve.twin_server import start_embedded_twin
+from beamloop.sim.microscope import MicroscopeConfig
 
 __all__ = ["AlignRequest", "SessionError", "DEFAULT_MISALIGN", "twin_ronchigram_options", "data_address",
            "prepare_options", "run_session"]
@@ -98,8 +101,6 @@ def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
 
 
 async def _calibrate(backend, options: dict[str, Any], out: Path, say: Callable[[str], None]) -> None:
-    from beamloop.controller.estimation.inference import default_estimator
-
     say("measuring the knobs' response matrix with the network (once; --calibration reuses a saved one) ...")
     cal = await measure_response(backend, default_estimator(options.get("weights_dir")))
     options["calibration"], options["play"] = cal.gain, cal.play_m
@@ -113,9 +114,6 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
     axes, options = prepare_options(req)
     stop = None
     if req.microscope is None:
-        from beamloop.controller.serve.twin_server import start_embedded_twin
-        from beamloop.sim.microscope import MicroscopeConfig
-
         say("starting the embedded twin (loopback sockets) ...")
         ctrl, data, stop = start_embedded_twin(MicroscopeConfig(ronchigram=twin_ronchigram_options()), seed=req.seed)
         source = f"embedded twin (seed {req.seed}) at {ctrl}"
