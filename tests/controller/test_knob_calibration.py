@@ -186,3 +186,23 @@ def test_play_is_measured_and_compensated():
     comp, raw = asyncio.run(run(cal.play_m)), asyncio.run(run({}))
     assert np.all(np.abs(comp[:3]) < 1.5e-9)
     assert np.max(np.abs(raw[:3])) > 4e-9
+
+
+def test_quick_response_measures_coma_crosstalk_and_play_in_20_frames():
+    """The 20-frame calibration: coma knobs' leak into C1/A1 (the entries the full one keeps),
+    first-order play, nominal columns for the knobs it does not move, knobs put back."""
+    from beamloop.controller.estimation.knob_calibration import quick_response
+
+    play = {"C10": 8e-9, "C12.x": 4e-9, "C12.y": 4e-9}
+    col = EncodedColumn(play)
+    cal = asyncio.run(quick_response(col, ReadingEstimator()))
+    assert cal.frames == 20
+    for i, a in enumerate(AB[:3]):
+        for j, k in enumerate(("C21.x", "C21.y")):
+            assert cal.gain[a][k] == pytest.approx(G_TRUE[i, 3 + j], abs=2e-3)
+    assert cal.gain["C10"]["C12.x"] == 0.0 and cal.gain["C12.x"]["C12.x"] == 1.0  # nominal, not measured
+    assert cal.gain["C21.x"]["C21.x"] == 1.0 and cal.gain["C21.x"]["C12.x"] == 0.0
+    assert cal.play_m["C10"] == pytest.approx(8e-9, abs=1.5e-9)
+    assert cal.play_m["C12.x"] == pytest.approx(4e-9, abs=1e-9)
+    assert col.u == {k: 0.0 for k in AB}
+    response_matrix(cal.gain, list(AB), list(AB))  # complete and invertible
