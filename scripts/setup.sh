@@ -10,12 +10,12 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 need_apt=""
-for tool in iverilog yosys verilator g++ make nextpnr-ice40 icepack; do
+for tool in iverilog yosys verilator g++ make nextpnr-ice40 icepack chromium chromedriver; do
     command -v "$tool" >/dev/null 2>&1 || need_apt=1
 done
 if [ -n "$need_apt" ]; then
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq iverilog yosys verilator g++ make nextpnr-ice40 fpga-icestorm >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq iverilog yosys verilator g++ make nextpnr-ice40 fpga-icestorm chromium chromium-driver >/dev/null
 fi
 
 PY=${PYTHON:-python3}

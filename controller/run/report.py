@@ -177,7 +177,10 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
             elif kind == "ronchigram":
                 i, label = arg
                 step = int(np.asarray(run["frames"].get("frame", [0] * len(images)))[i])
-                show_ronchigram(ax, images[i], rpp, alpha, title=f"{label}, step {step}")
+                n_loop = len(k)
+                what = ("reference frame at the start" if step == 0 else
+                        "verification frame at the final setting" if step > n_loop else f"frame {step}")
+                show_ronchigram(ax, images[i], rpp, alpha, title=f"{label.split(' (')[0]}: {what}")
             elif kind == "estimate":
                 unit, names = arg
                 scale = 1e9 if unit == "nm" else 1e6
@@ -240,7 +243,7 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
                 ax.grid(False)
                 ax.legend()
         fig.suptitle(_title(run, tol), fontsize=10)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (3.9 * nrow)))
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=80)
