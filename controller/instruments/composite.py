@@ -111,6 +111,8 @@ class CompositeInstrument(MicroscopeBackend):
         frame = await self.detector.acquire()
         frame.state = {**frame.state, **(await self.board.get(list(self._knobs)))}
         frame.meta = {**frame.meta, "knobs_from": "board"}
+        if hasattr(self.board, "stream_frame"):        # RTL in the loop: the frame also goes through the trigger path
+            frame.meta["rtl_trigger"] = await self.board.stream_frame(frame.image)
         return frame
 
     async def heartbeat(self) -> float:

@@ -45,16 +45,20 @@ class RtlBoardProcess:
         self.timeout = start_timeout_s
         self.work = Path(tempfile.mkdtemp(prefix="beamloop_hil_"))
         self.port = _free_port()
+        self.frame_port = _free_port()
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "RtlBoardProcess":
         ready = self.work / "ready"
-        env = {**os.environ, "BL_HIL_PORT": str(self.port), "BL_HIL_READY": str(ready),
+        env = {**os.environ, "BL_HIL_PORT": str(self.port), "BL_HIL_FRAME_PORT": str(self.frame_port), "BL_HIL_READY": str(ready),
                "BL_HIL_TRACE": str(self.work / "trace.json"), "BL_CPB": str(self.params["CLKS_PER_BIT"]),
                "BEAMLOOP_SIM_BUILD": str(self.work / "sim")}
-        code = ("import sys, json; from beamloop.firmware.sources import run_cocotb, DEFAULT_MAP; "
-                "p = json.loads(sys.argv[1]); p['MAP_FILE'] = '\"%s\"' % DEFAULT_MAP; "
-                f"run_cocotb('beamloop_top', 'tb_hil_bridge', {str(HIL_DIR)!r}, parameters=p, build_name='hil_top')")
+        code = ("import sys, json; from beamloop.firmware.sources import run_cocotb, DEFAULT_MAP, "
+                "committed_net_sources, net_params; "
+                "p = json.loads(sys.argv[1]); p['MAP_FILE'] = '\"%s\"' % DEFAULT_MAP; net = committed_net_sources(); "
+                "kw = dict(defines={'BEAMLOOP_TRIGGER_NET_REAL': 1}, net_sources=net) if net else {}; "
+                "p.update({'OUT_W': net_params(net[0])['OUT_W']} if net else {}); "
+                f"run_cocotb('beamloop_top', 'tb_hil_bridge', {str(HIL_DIR)!r}, parameters=p, build_name='hil_top', **kw)")
         self.log = open(self.work / "cocotb.log", "w")
         self.proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(self.params)], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -96,9 +100,25 @@ class RtlBoard:
             reader, writer = await asyncio.open_connection("127.0.0.1", self.sim.port)
             self._writer = writer
             self._b = BoardBackend(BoardLink(reader, writer, timeout=5.0), self.cals)
+            self._frames = await asyncio.open_connection("127.0.0.1", self.sim.frame_port)
+
+    async def stream_frame(self, image) -> dict:
+        """Stream one detector frame through the RTL trigger path (AXI-Stream): the twin's image
+        binned to the RTL's 64 x 64 (sum of blocks, clipped to 16 bits). Returns the bench's record:
+        frame number, sim times (ns) of the last pixel, the score and the trigger, score, trigger."""
+        import numpy as np
+
+        img = np.asarray(image, dtype=np.float64)
+        f = img.reshape(64, img.shape[0] // 64, 64, img.shape[1] // 64).sum((1, 3)) if img.shape != (64, 64) else img
+        px = np.clip(np.rint(f.T), 0, 65535).astype("<u2")   # [y, x] raster like the firmware
+        reader, writer = self._frames
+        writer.write(len(px.ravel()).to_bytes(4, "little") + px.tobytes())
+        await writer.drain()
+        return json.loads(await asyncio.wait_for(reader.readline(), 120))
 
     async def close(self) -> None:
         if self._writer is not None:
+            self._frames[1].close()
             self._writer.close()
             self._writer = None
             await asyncio.get_running_loop().run_in_executor(None, self.sim.stop)

@@ -1,7 +1,7 @@
 """cocotb side of the hardware-in-the-loop instrument: beamloop_top in Icarus, its UART bridged
 to a TCP socket (BL_HIL_PORT). The host driver's bytes go into `uart_rx` bit by bit; whatever the
-RTL sends on `uart_tx` goes back over the socket. While the link is idle, simulated time is paced
-to ~1 us per ms of wall time, so the RTL watchdog (WD_TIMEOUT cycles) and the host heartbeat
+RTL sends on `uart_tx` goes back over the socket. Simulated time is capped at 1 us per ms of wall
+time (the bridge sleeps while idle when the simulation runs ahead), so the RTL watchdog (WD_TIMEOUT cycles) and the host heartbeat
 (wall-clock period) live on comparable clocks. A line-based side channel on the same socket is
 not used: the byte stream is exactly the serial line.
 
@@ -20,6 +20,7 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import RisingEdge, Timer
 from cocotb.utils import get_sim_time
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "firmware"))
 from bfm import Uart, start  # noqa: E402
@@ -42,6 +43,29 @@ async def hil_bridge(dut):
     srv.bind(("127.0.0.1", port))
     srv.listen(1)
     srv.setblocking(False)
+    # frame channel: host sends u32 n + n uint16 pixels (64 x 64, row by row); the bench answers one
+    # JSON line per frame once its network score is out: eof/score/trigger sim times, trigger, score
+    fsrv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fsrv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    fsrv.bind(("127.0.0.1", int(os.environ["BL_HIL_FRAME_PORT"])))
+    fsrv.listen(1)
+    fsrv.setblocking(False)
+    src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_size=16)
+    fconn, fbuf, fstate = None, b"", {"eof": [], "score": [], "trig": []}
+
+    async def frame_monitor():
+        while True:
+            await RisingEdge(dut.clk)
+            t = get_sim_time("ns")
+            tr = dut.u_trigger
+            if int(tr.u_ingest.m_axis_tvalid.value) and int(tr.u_ingest.m_axis_tuser.value) >> 1:
+                fstate["eof"].append(t)
+            if int(tr.u_trig.score_ok.value):
+                fstate["score"].append((t, tr.u_trig.score.value.to_signed(), int(tr.u_trig.frame_hold.value)))
+            if int(tr.u_trig.trig_valid.value):
+                fstate["trig"].append((t, int(tr.u_trig.trig_frame.value)))
+
+    cocotb.start_soon(frame_monitor())
     Path(os.environ["BL_HIL_READY"]).write_text(str(port))
     conn = None
     while conn is None:
@@ -51,11 +75,40 @@ async def hil_bridge(dut):
             time.sleep(0.005)
             await Timer(1, unit="us")
     conn.setblocking(False)
+    sim0, wall0 = get_sim_time("ns"), time.time()
     trace = []
     dac_prev = int(dut.dac_out.value)
     pending = []          # sim time (ns) of writes waiting for a DAC change
     inflight = 0          # request frames written, answers not yet back (no idle pacing then)
     while True:
+        if fconn is None:
+            try:
+                fconn, _ = fsrv.accept()
+                fconn.setblocking(False)
+            except BlockingIOError:
+                pass
+        else:
+            try:
+                fbuf += fconn.recv(1 << 16)
+            except BlockingIOError:
+                pass
+            if len(fbuf) >= 4:
+                n = int.from_bytes(fbuf[:4], "little")
+                if len(fbuf) >= 4 + 2 * n:
+                    px = [int.from_bytes(fbuf[4 + 2 * i: 6 + 2 * i], "little") for i in range(n)]
+                    fbuf = fbuf[4 + 2 * n:]
+                    w = 64
+                    for y in range(n // w):
+                        await src.send(AxiStreamFrame(tdata=px[y * w:(y + 1) * w], tuser=[1] + [0] * (w - 1) if y == 0 else [0] * w))
+                    await src.wait()
+                    while not fstate["score"] or fstate["score"][-1][0] < fstate["eof"][-1]:
+                        await RisingEdge(dut.clk)
+                    await RisingEdge(dut.clk)
+                    t_s, score, fr = fstate["score"][-1]
+                    trig = [t for t in fstate["trig"] if t[1] == fr]
+                    fconn.sendall((json.dumps({"frame": fr, "eof_ns": fstate["eof"][-1], "score_ns": t_s, "score": score,
+                                               "trigger": bool(trig), "trigger_ns": trig[-1][0] if trig else None})
+                                   + "\n").encode())
         try:
             data = conn.recv(4096)
             if data == b"":
@@ -76,8 +129,9 @@ async def hil_bridge(dut):
             now = get_sim_time("ns")
             trace += [{"request_ns": t, "dac_ns": now} for t in pending[-1:]]
             pending, dac_prev = [], dac
-        if not data and inflight == 0:
-            time.sleep(idle_sleep)
+        if not data and inflight == 0:        # rate cap: simulated time never runs ahead of wall time x 1e-3
+            ahead = (get_sim_time("ns") - sim0) * 1e-9 / 1e-3 - (time.time() - wall0)
+            time.sleep(min(max(ahead, 0.0), 0.05) if ahead > 0 else idle_sleep * 0.1)
             await Timer(1, unit="us")
         elif not data:
             await Timer(1, unit="us")
@@ -85,6 +139,7 @@ async def hil_bridge(dut):
             await RisingEdge(dut.clk)
     conn.close()
     srv.close()
+    fsrv.close()
     if trace_path:
         Path(trace_path).write_text(json.dumps({"dac_updates": trace, "sim_ns": get_sim_time("ns"),
                                                 "wd_trips": int(dut.u_wd.trips.value)}))

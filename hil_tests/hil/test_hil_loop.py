@@ -17,13 +17,17 @@ import pytest
 pytest.importorskip("cocotb")
 
 
-def _open():
+def _open(wd_cycles: int = 100_000):
     from beamloop.controller.instruments.open import open_instrument
+    from beamloop.controller.instruments.profile import load_profile
 
-    return open_instrument("board-rtl", seed=3)
+    prof = load_profile("board-rtl")
+    prof = prof.model_copy(update={"connection": {**prof.connection, "rtl_params": {"WD_TIMEOUT": wd_cycles}}})
+    return open_instrument(prof, seed=3)
 
 
-def test_commands_limits_and_watchdog_through_the_rtl():
+@pytest.mark.parametrize("watchdog", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["default", "watchdog"])
+def test_commands_limits_and_watchdog_through_the_rtl(watchdog):
     from beamloop.controller.core.backend import BackendError
     from beamloop.controller.instruments.board_driver import BoardRefused
 
@@ -48,11 +52,19 @@ def test_commands_limits_and_watchdog_through_the_rtl():
                 assert e.value.name == name
             assert (await link.get_dac(0))["output"] == 32768 + 37       # refused, not clipped: nothing moved
             assert (await twin.get(["C10"]))["C10"] == pytest.approx(37e-9, abs=1e-12)
-            # 3. heartbeat stops -> watchdog trips (1 ms simulated ~ 1 s of host silence), DACs hold
+            # 4. twin frames through the RTL trigger path (AXI-Stream), trigger records come back
+            recs = [(await comp.acquire()).meta["rtl_trigger"] for _ in range(2)]
+            assert [r["frame"] for r in recs] == [0, 1]
+            lat = {r["score_ns"] - r["eof_ns"] for r in recs}
+            assert len(lat) == 1 and 0 < lat.pop() < 1000
+            print(f"HIL: frames through the RTL: {recs}")
+            if not watchdog:
+                return
+            # 3. heartbeat stops -> watchdog trips (WD_TIMEOUT 100 000 cycles = 1 ms simulated), DACs hold
             comp._hb_task.cancel()
             t_stop = time.perf_counter()
             while not (await link.status())["flags"] & 1:
-                assert time.perf_counter() - t_stop < 20, "watchdog did not trip"
+                assert time.perf_counter() - t_stop < 90, "watchdog did not trip"
                 await asyncio.sleep(0.2)
             t_trip = time.perf_counter() - t_stop
             with pytest.raises(BackendError, match="WATCHDOG_HOLD"):
