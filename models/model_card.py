@@ -39,6 +39,21 @@ def _alignment(meta: dict) -> str:
         out.append("| condition | " + " | ".join(axes) + " |\n|---|" + "---|" * len(axes))
         out += ["| " + k + " | " + " | ".join(f"{v[a]:.3g}" for a in axes) + " |" for k, v in rows.items()]
         out.append("")
+    if meta.get("metrics_holdout_invariance"):
+        axes = meta["axes"]
+        out.append("### Invariance hold-outs (textures / contrasts never in training; RMSE, nm)\n")
+        out.append("| set | n | " + " | ".join(axes) + " |\n|---|---|" + "---|" * len(axes))
+        out.append("| held-out (training distribution) | " + str(m["n"]) + " | "
+                   + " | ".join(f"{m['rmse_nm'][a]:.3g}" for a in axes) + " |")
+        for k, v in meta["metrics_holdout_invariance"].items():
+            out.append(f"| {k} | {v['n']} | " + " | ".join(f"{v['rmse_nm'][a]:.3g}" for a in axes) + " |")
+        out.append("")
+        if meta.get("holdouts"):
+            out += ["Hold-out randomisations: " + "; ".join(
+                f"`{k}`: corr. length {v['corr_len_m'][0] * 1e10:.1f}-{v['corr_len_m'][1] * 1e10:.1f} A, geometric contrast "
+                f"{v['geometric_contrast'][0] * 100:.2g}-{v['geometric_contrast'][1] * 100:.2g} %, twin contrast gain "
+                f"{v['contrast_gain'][0]:.2g}-{v['contrast_gain'][1]:.2g} (fraction {v['contrast_gain_fraction']:.2g}), "
+                f"renderers {v['renderer_probs']}" for k, v in meta["holdouts"].items()) + "\n"]
     out += ["### Training data (domain randomisation)\n", "```json", json.dumps(meta["randomisation"], indent=1), "```\n"]
     return "\n".join(out)
 
