@@ -25,7 +25,7 @@ class TwinRenderer:
             rad_per_px=spec.rad_per_px, sample_thickness_m=float(t), dose_e=spec.dose_e,
             sample_patch_px=sample_patch_px), seed=seed + i)
             for i, t in enumerate(np.linspace(lo, hi, n_films))]
-        self.rng = np.random.default_rng([seed, 3])
+        self.seed = int(seed)
         self._pos = {}
 
     def render(self, labels: np.ndarray, ids=None) -> np.ndarray:
@@ -44,8 +44,8 @@ class TwinRenderer:
             span = max(sim.patch_px / 2 - sim.cfg.size_px * 12 / 2 - 2, 0) * sim.cfg.pixel_m
             shifts = []
             for i in ids[sel]:
-                if int(i) not in self._pos:
-                    self._pos[int(i)] = self.rng.uniform(-span, span, 2)
+                if int(i) not in self._pos:      # per trial id: the same region at every step
+                    self._pos[int(i)] = np.random.default_rng([self.seed, 3, int(i)]).uniform(-span, span, 2)
                 shifts += [self._pos[int(i)]] * 2
             abs_ = [Aberrations(**states[2 * k + j]) for k in sel for j in (0, 1)]
             e = sim.expected(abs_, scan_shift_m=np.stack(shifts))
