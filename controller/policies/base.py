@@ -109,6 +109,12 @@ class AlignmentPolicy(abc.ABC):
         """Clear the stop state (call from :meth:`reset`)."""
         self._done, self.stop_reason, self.converged = False, None, False
 
+    def approach(self, setting: dict[str, float]) -> list[dict[str, float]]:
+        """Waypoints the loop sets before ``setting`` (the next proposal) is set and measured, e.g.
+        to reach every measured setting from the same side against hysteresis; none by default.
+        Waypoints cost no frame and are checked against the limits like any command."""
+        return []
+
     def final_approach(self) -> list[dict[str, float]]:
         """Waypoints the loop sets before :meth:`result` (e.g. to approach against hysteresis); none by default."""
         return []

@@ -274,6 +274,9 @@ async def run_alignment(
             if setting is None:
                 break
             check_setting(setting, knobs, axes)  # refuse, never clip
+            for way in policy.approach(dict(setting)):  # optional waypoints (approach side), checked too
+                check_setting(way, knobs, axes)
+                await link.call("set", dict(way), lambda w=dict(way): backend.set(w))
             applied = await link.call("set", dict(setting), lambda s=dict(setting): backend.set(s))
             last_setting = {a: float(applied.get(a, setting[a])) for a in setting}
             frame = await take_frame(last_setting)

@@ -136,7 +136,7 @@ def test_parse_axes_and_criterion():
 
 def test_final_approach_retraces_the_step_to_the_best_frame():
     knobs = {"C10": KnobInfo("C10", "m", -1e-6, 1e-6, "C10")}
-    pol = BayesOptPolicy(seed=0)
+    pol = BayesOptPolicy(seed=0, approach_from_below=None)
     pol.reset(knobs, {"C10": 0.0}, ["C10"])
     pol.settings = [{"C10": 0.0}, {"C10": 50e-9}, {"C10": 20e-9}, {"C10": 90e-9}]
     pol.costs = [0.2, 0.1, 0.05, 0.3]
@@ -167,3 +167,34 @@ def test_job_never_leaves_the_column_worse_than_found(tmp_path, target, reverted
     assert ("reverted" in kinds) is reverted
     # reference frame + 1 loop frame + verification (+ a second one after putting the start back)
     assert r["frames"]["images"].shape[0] == 3 + int(reverted)
+
+
+def test_every_setting_and_the_result_are_approached_from_below():
+    """approach_from_below: a waypoint 10 % of the half-window below each proposal and below the
+    result (inside the limits), so a knob with play sits at value - h for every frame and at the end."""
+    knobs = {"C10": KnobInfo("C10", "m", -1e-6, 1e-6, "C10"), "C12.x": KnobInfo("C12.x", "m", -0.2e-6, 1e-6, "C12.x")}
+    pol = BayesOptPolicy(seed=0, windows={"C10": 200e-9, "C12.x": 200e-9})
+    pol.reset(knobs, {"C10": 0.0, "C12.x": 0.0}, ["C10", "C12.x"])
+    (way,) = pol.approach({"C10": 50e-9, "C12.x": -190e-9})
+    assert way["C10"] == pytest.approx(30e-9) and way["C12.x"] == pytest.approx(-0.2e-6)  # clipped at the limit
+    pol.settings, pol.costs = [{"C10": 0.0, "C12.x": 0.0}, {"C10": 40e-9, "C12.x": 10e-9}], [0.2, 0.1]
+    assert pol.final_approach() == [{"C10": pytest.approx(20e-9), "C12.x": pytest.approx(-10e-9)}]
+
+
+def test_loop_sets_the_approach_waypoints_before_each_frame():
+    """The loop sets a policy's approach() waypoints before each measured setting (no frame)."""
+    m = twin(seed=2)
+    seen = []
+
+    class Recording(LocalTwinBackend):
+        async def set(self, values):
+            seen.append(dict(values))
+            return await super().set(values)
+
+    pol = BayesOptPolicy(seed=0, max_frames=3)
+    res = asyncio.run(run_alignment(Recording(m), pol, AXES, max_frames=3, offload_policy=False))
+    assert res.frames == 3
+    measured = [dict(s) for s in pol.settings]
+    for s in measured:
+        i = next(i for i, v in enumerate(seen) if all(v.get(a) == pytest.approx(s[a]) for a in AXES))
+        assert i > 0 and all(seen[i - 1][a] < s[a] for a in AXES)
