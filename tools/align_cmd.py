@@ -22,27 +22,39 @@ def _nm(x: float | None) -> str:
 
 
 class _Display:
-    """Live rich view of a run: one row per frame (last 12), cost, best cost, estimate."""
+    """Live rich view of a run: one row per frame (last 12), the policy's cost, best so far, knob values.
 
-    def __init__(self, axes: list[str], stop_cost: float | None, quiet: bool):
+    Fits the terminal: knob values in nm/um with 3 digits, one column per axis under its knob name
+    (Krivanek: C10, C12.x ...), units in the cells; the cost is named once, in the caption, with
+    the tolerance/threshold it is compared against."""
+
+    def __init__(self, axes: list[str], stop_cost: float | None, quiet: bool, policy: str = "nn"):
         from rich.console import Console
 
-        self.axes, self.stop_cost, self.quiet = axes, stop_cost, quiet
+        self.axes, self.stop_cost, self.quiet, self.policy = axes, stop_cost, quiet, policy
         self.console = Console()
         self.rows: list[tuple] = []
         self.status = "starting"
         self.best: float | None = None
         self.live = None
 
+    def _caption(self) -> str:
+        if self.policy == "nn":
+            return "cost: network residual/tolerance, aligned <= 1"
+        if self.stop_cost:
+            return f"cost: Fourier ellipse, cycles/px; stop <= {self.stop_cost:.3g}"
+        return "cost = the policy's cost (lower is better)"
+
     def _table(self):
         from rich.table import Table
 
-        t = Table(title=f"beamloop align - {self.status}", caption=(f"stop at cost <= {self.stop_cost:.4f}" if self.stop_cost else None))
+        t = Table(title=f"beamloop align ({self.policy}) - {self.status}", caption=self._caption(),
+                  pad_edge=False, collapse_padding=True)
         t.add_column("frame", justify="right")
         t.add_column("cost", justify="right")
         t.add_column("best", justify="right")
         for a in self.axes:
-            t.add_column(f"{a} (nm)", justify="right")
+            t.add_column(a, justify="right", overflow="fold")
         for row in self.rows[-12:]:
             t.add_row(*row)
         return t
@@ -61,13 +73,17 @@ class _Display:
             self.live.__exit__(*exc)
 
     def __call__(self, ev) -> None:
+        from beamloop.sim.units import format_length
+
         if ev.kind == "step" and ev.report is not None:
             c = ev.report.cost
             if c is not None:
                 self.best = c if self.best is None else min(self.best, c)
             self.status = f"frame {ev.step}"
-            self.rows.append((str(ev.step), "-" if c is None else f"{c:.4f}", "-" if self.best is None else f"{self.best:.4f}",
-                              *[_nm(ev.setting.get(a)) for a in self.axes]))
+            info = ev.report.info or {}
+            cost = f"{c:.3g}" if c is not None else ("(pair)" if info.get("phase") == "pair" else "-")
+            self.rows.append((str(ev.step), cost, "-" if self.best is None else f"{self.best:.3g}",
+                              *[format_length(ev.setting.get(a)) for a in self.axes]))
         else:
             self.status = ev.kind
             msg = f"[{ev.kind}] {ev.message}"
@@ -83,22 +99,26 @@ def _summary(console, outcome, axes: list[str], elapsed: float) -> None:
     from rich.table import Table
 
     res = outcome.result
+    from beamloop.sim.units import format_length
+
     t = Table(title=f"alignment {res.status}: {res.message}")
     t.add_column("knob")
-    t.add_column("start (nm)", justify="right")
-    t.add_column("final (nm)", justify="right")
-    t.add_column("residual aberration (nm)", justify="right")
+    t.add_column("start", justify="right")
+    t.add_column("final", justify="right")
+    t.add_column("true residual", justify="right")
     left = res.start if outcome.reverted else res.final
     for a in axes:
         r = outcome.residual.get(a) if outcome.residual else None
-        t.add_row(a, _nm(res.start.get(a)), _nm(left.get(a)), _nm(r) if r is not None else "unknown")
+        t.add_row(a, format_length(res.start.get(a)), format_length(left.get(a)),
+                  format_length(r) if r is not None else "unknown")
     console.print(t)
     if outcome.reverted:
         console.print(f"[bold yellow]the aligned setting measured no better than the start (cost "
                       f"{outcome.start_cost:.4f} at the start): start values put back[/]")
     extra = (f" + {outcome.verification_frames} frame(s) outside the loop (reference, verification)"
              if outcome.verification_frames else "")
-    cost = f", final cost {outcome.final_cost:.4f}" if outcome.final_cost is not None else ""
+    cost = (f", Fourier-ellipse cost of the verification frame {outcome.final_cost:.3g} cycles/px"
+            if outcome.final_cost is not None else "")
     console.print(f"frames used: {res.frames}{extra}; time {elapsed:.1f} s{cost}")
     console.print(f"record: {outcome.record}" + (f"   report: {outcome.report}" if outcome.report else ""))
 
@@ -110,7 +130,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             None, "--microscope", help="Control address of a running twin/instrument (tcp://host:port). Default: start an embedded twin."
         ),
         data: Optional[str] = typer.Option(None, "--data", help="Data (frame) address; default: the control port + 1."),
-        axes: Optional[str] = typer.Option(None, "--axes", help="Axes to align: C1,A1x,A1y,B2x,B2y (or knob names C10,C12.x,...). "
+        axes: Optional[str] = typer.Option(None, "--axes", help="Axes to align, Krivanek knob names C10,C12.x,C12.y,C21.x,C21.y (aliases C1,A1x,A1y,B2x,B2y accepted). "
                                            "Default: all five with nn, C1,A1x,A1y with bo."),
         policy: str = typer.Option(DEFAULT_POLICY, "--policy", help="Alignment policy (nn: network-guided, the default; bo: Bayesian optimisation)."),
         max_frames: int = typer.Option(0, "--max-frames", help="Frame budget (0: the policy's default for the axes)."),
@@ -120,9 +140,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         misalign: bool = typer.Option(True, "--misalign/--no-misalign", help="Embedded twin: start from a random misalignment of the knobs."),
         out: Path = typer.Option(Path("runs"), "--out", help="Directory for the run record (HDF5) and report (PNG)."),
         quiet: bool = typer.Option(False, "--quiet", help="No live display, only the summary."),
+        view: bool = typer.Option(False, "--view", help="Serve the live view (web page) while the run goes."),
+        view_port: int = typer.Option(8765, "--view-port", help="Port of the live view (with --view)."),
         calibration: Optional[Path] = typer.Option(
             None, "--calibration", help="nn: knob response matrix (JSON written by an earlier nn run). Default: measure it "
-            "first with the network (about 60 frames) and save it next to the record."),
+            "first with the network (the frames it took are printed) and save it next to the record."),
     ) -> None:
         """Align the microscope (by default an embedded digital twin over loopback sockets) and record the run.
 
@@ -143,7 +165,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             raise typer.BadParameter(str(exc), param_hint=exc.param) from None
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--axes") from None
-        display = _Display(knob_axes, options.get("stop_cost"), quiet)
+        display = _Display(knob_axes, options.get("stop_cost"), quiet, policy)
+        live = None
+        if view:
+            from beamloop.controller.serve.live_view import LiveView
+
+            live = LiveView(port=view_port, title=f"beamloop align ({policy})")
+            console.print(f"live view: {live.start()}")
+            req.listeners.append(live.publish)
         t0 = time.time()
         code = 0
         from beamloop.controller.run.way_back import Interrupted, run_guarded
@@ -162,6 +191,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             # "restored" was printed above only if the knobs were read back at their start values
             console.print(f"[bold yellow]aborted ({exc})[/]; see the restore message above; the record is in {out}/")
             code = 130 if exc.signum == 2 else 143
+        finally:
+            if live is not None:
+                live.stop()
         raise typer.Exit(code)
 
     @bench.command("align")

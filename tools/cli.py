@@ -26,10 +26,12 @@ COMMAND_MODULES = [
     "twin_cmd",     # beamloop twin
     "keys_cmd",     # beamloop keys generate|list (CURVE keys of the instrument link)
     "align_cmd",    # beamloop align, beamloop bench align, beamloop bench link
+    "view_cmd",     # beamloop view (live web page of a data channel)
     "instrument_cmd",  # beamloop serve --instrument, beamloop instruments, beamloop calibrate
     "train_cmd",    # beamloop train ...
     "compile_cmd",  # beamloop compile ..., beamloop bench fpga
     "flash_cmd",    # beamloop flash
+    "hil_cmd",      # beamloop bench hil (RTL in the loop)
     "explore_cmd",  # beamloop explore, beamloop bench explore
     "eval_cmd",     # beamloop eval foreign
 ]

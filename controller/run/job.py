@@ -37,7 +37,8 @@ class JobConfig:
     is not lower than the reference's, put the start values back (never leave the column worse
     than it was found, by the instrument's own measure); instrument: optics and camera for the
     record's calibrations (``name``, ``beam_energy_eV``, ``convergence_semiangle_rad``,
-    ``rad_per_px``, ``profile``; see :class:`~beamloop.controller.run.record.RunRecorder`)."""
+    ``rad_per_px``, ``profile``; see :class:`~beamloop.controller.run.record.RunRecorder`);
+    listeners: called with every record message (``RunRecorder.subscribe``), e.g. the live view."""
 
     axes: list[str]
     policy: str = "bo"
@@ -49,6 +50,7 @@ class JobConfig:
     seed: int = 0
     keep_if_better: bool = True
     instrument: dict[str, Any] = field(default_factory=dict)
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
 
 @dataclass
@@ -129,6 +131,8 @@ async def run_job(
     instrument = cfg.instrument or (twin_instrument(backend.microscope.config)
                                     if hasattr(getattr(backend, "microscope", None), "config") else {})
     rec = RunRecorder(record_path, cfg.axes, config, knobs, instrument=instrument)
+    for fn in cfg.listeners:  # displays (live view, notebook) follow the record
+        rec.subscribe(fn)
     outcome: JobOutcome | None = None
     try:
         if cfg.start_offsets:  # the embedded twin's misaligned start: recorded like any command

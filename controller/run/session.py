@@ -26,7 +26,7 @@ from beamloop.controller.estimation.inference import default_estimator
 from beamloop.controller.estimation.knob_calibration import ResponseCalibration, measure_response
 from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.policies.registry import available_policies, policy_options, policy_spec
-from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job
+from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job, twin_instrument
 from beamloop.controller.serve.twin_server import start_embedded_twin
 from beamloop.sim.microscope import MicroscopeConfig
 
@@ -80,6 +80,7 @@ class AlignRequest:
     calibration: Path | None = None
     extra_options: dict[str, Any] = field(default_factory=dict)
     keys: Path | None = None          # CURVE key directory (controller/serve/keys.py); None: no keys (loopback)
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)  # record followers (live view)
 
 
 def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
@@ -87,6 +88,12 @@ def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
     if req.policy not in available_policies():
         raise SessionError("--policy", f"unknown policy {req.policy!r}; available: {', '.join(available_policies())}")
     spec = policy_spec(req.policy)
+    from beamloop.controller.run.nexus import OutputLocationError, check_output_location
+
+    try:
+        check_output_location(req.out)  # before anything connects or moves
+    except OutputLocationError as exc:
+        raise SessionError("--out", str(exc)) from None
     axes = list(req.axes or spec.default_axes)
     options = {**policy_options(req.policy, axes, req.max_frames, req.stop_cost, req.camera_gain), **req.extra_options}
     if req.calibration is not None:
@@ -115,15 +122,19 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
     stop = None
     if req.microscope is None:
         say("starting the embedded twin (loopback sockets) ...")
-        ctrl, data, stop = start_embedded_twin(MicroscopeConfig(ronchigram=twin_ronchigram_options()), seed=req.seed)
+        mc = MicroscopeConfig(ronchigram=twin_ronchigram_options())
+        ctrl, data, stop = start_embedded_twin(mc, seed=req.seed)
         source = f"embedded twin (seed {req.seed}) at {ctrl}"
+        instrument = twin_instrument(mc, name=source)
         offsets = random_start(np.random.default_rng(req.seed), axes, DEFAULT_MISALIGN) if req.misalign else {}
     else:
         ctrl, data = req.microscope, req.data or data_address(req.microscope)
         source, offsets = f"instrument at {req.microscope}", {}
+        instrument = {"name": source}
     cfg = JobConfig(axes=axes, policy=req.policy, policy_options=options,
                     max_frames=max(options.get("max_frames") or 0, req.max_frames or 0, 1) + 5, out_dir=req.out,
-                    start_offsets=offsets, source=source, seed=req.seed)
+                    start_offsets=offsets, source=source, seed=req.seed, instrument=instrument,
+                    listeners=list(req.listeners))
     try:
         from beamloop.controller.run.way_back import WayBack
 
