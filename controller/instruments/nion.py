@@ -73,8 +73,8 @@ class NionInstrument(MicroscopeBackend):
 
     async def close(self) -> None:
         if self._open:
-            try:
-                self.camera.stop_playing()
+            try:  # wait for the stop: a grab right after an unsynchronised stop can miss the restart
+                self.camera.stop_playing(sync_timeout=5.0)
             except Exception:  # noqa: BLE001 - closing must not fail
                 pass
         self._open = False
@@ -153,7 +153,11 @@ class NionInstrument(MicroscopeBackend):
     # -- camera ---------------------------------------------------------------------------
     def _grab(self) -> Frame:
         state = {n: self._read(n) for n in self._knobs}
-        xdatas = self.camera.grab_next_to_start()
+        timeout = max(5.0, 50 * self.profile.camera.exposure_s)
+        try:
+            xdatas = self.camera.grab_next_to_start(timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - Swift raises a bare Exception when nothing arrives
+            raise ConnectionLostError(f"Nion: no Ronchigram frame within {timeout:g} s ({exc})") from None
         if not xdatas or xdatas[0] is None:
             raise ConnectionLostError("Nion: the Ronchigram camera returned no frame")
         x = xdatas[0]
