@@ -60,9 +60,11 @@ def event_recall(fire: np.ndarray, kind: np.ndarray, stream: np.ndarray, k: int)
     return float(np.mean(hit)) if hit else float("nan")
 
 
-def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: int = 64, n_test: int = 128,
-        epochs: int = 200, workers: int = 2, max_train_seconds: float = 240.0, fars=(0.01, 0.001), seed: int = 0,
-        hidden: tuple[int, ...] = (16, 8), progress=print) -> dict:
+def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: int = 64, epochs: int = 200,
+        workers: int = 2, max_train_seconds: float = 240.0, fars=(0.01, 0.001), seed: int = 0,
+        n_test: int = 128, hidden: tuple[int, ...] = (16, 8), progress=print) -> dict:
+    """Streams ``train_<n>_s<seed+1>``, ``val_<n>_s<seed+2>`` (early stopping), ``test_<n>_s<seed+4>``
+    (held-out figures) as raw frames in ``data_dir`` (reused if present), v2 features, QAT MLP."""
     import torch
 
     from beamloop.models.registry import save

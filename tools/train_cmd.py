@@ -40,9 +40,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @train.command("trigger")
     def trigger(
         out: Path = typer.Option(None, help="weights directory (default: the committed models/weights)"),
-        data_dir: Path = typer.Option(Path("data/trigger"), help="HDF5 stream files (reused if present)"),
-        n_train: int = typer.Option(240, help="training streams"),
-        n_val: int = typer.Option(80, help="held-out streams"),
+        data_dir: Path = typer.Option(Path("data/trigger"), help="HDF5 raw stream files (reused if present)"),
+        n_train: int = typer.Option(640, help="training streams"),
+        n_val: int = typer.Option(64, help="validation streams (early stopping)"),
+        n_test: int = typer.Option(128, help="held-out test streams (the reported figures)"),
+        hidden: str = typer.Option("16,8", help="hidden layer widths"),
         epochs: int = typer.Option(200),
         workers: int = typer.Option(2),
         max_train_seconds: float = typer.Option(240.0),
@@ -53,7 +55,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from beamloop.models.registry import WEIGHTS_DIR
         from beamloop.models.trigger_pipeline import run
 
-        meta = run(out or WEIGHTS_DIR, data_dir, n_train, n_val, epochs, workers, max_train_seconds, seed=seed,
-                   progress=typer.echo)
+        meta = run(out or WEIGHTS_DIR, data_dir, n_train=n_train, n_val=n_val, epochs=epochs, workers=workers,
+                   max_train_seconds=max_train_seconds, seed=seed, n_test=n_test,
+                   hidden=tuple(int(v) for v in hidden.split(",")), progress=typer.echo)
         card = write_card(out or WEIGHTS_DIR)
         typer.echo(f"held-out: {meta['metrics_heldout']}\nmodel card: {card}")
