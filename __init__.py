@@ -6,3 +6,16 @@ top-level folders (``beamloop.sim`` is ``sim/``, ``beamloop.controller`` is
 """
 
 __version__ = "0.1.0"
+
+# The notebook API (imported on first use so `import beamloop` stays light):
+#   beamloop.Twin(...), beamloop.align(...), beamloop.JobConfig
+_LAZY = {"Twin": "beamloop.controller.run.notebook", "align": "beamloop.controller.run.notebook",
+         "AlignResult": "beamloop.controller.run.notebook", "JobConfig": "beamloop.controller.run.job"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'beamloop' has no attribute {name!r}")

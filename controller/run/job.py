@@ -41,7 +41,7 @@ class JobConfig:
     listeners: called with every record message (``RunRecorder.subscribe``), e.g. the live view."""
 
     axes: list[str]
-    policy: str = "bo"
+    policy: str = "nn"  # the CLI's default (registry DEFAULT_POLICY)
     policy_options: dict[str, Any] = field(default_factory=dict)
     max_frames: int = 200
     out_dir: Path = Path("runs")

@@ -41,7 +41,7 @@ def test_job_over_sockets_records_and_leaves_final_setting(tmp_path):
         backend = ZmqTwinBackend(ctrl, data)
         await backend.connect()
         try:
-            cfg = JobConfig(axes=AXES, policy_options=policy_options("bo", AXES, max_frames=4), out_dir=tmp_path,
+            cfg = JobConfig(axes=AXES, policy="bo", policy_options=policy_options("bo", AXES, max_frames=4), out_dir=tmp_path,
                             start_offsets=start, source="test twin")
             out = await run_job(backend, cfg)
             return out, await backend.get(AXES)

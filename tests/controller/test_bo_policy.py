@@ -103,7 +103,7 @@ def test_twin_refuses_a_command_beyond_its_limit_and_restores():
 def test_job_record_and_report(tmp_path):
     m = twin(seed=2)
     m.misalign(np.random.default_rng(2), {"C10": 100e-9, "C12.x": 100e-9})
-    cfg = JobConfig(axes=AXES, policy_options=policy_options("bo", AXES, max_frames=5), out_dir=tmp_path,
+    cfg = JobConfig(axes=AXES, policy="bo", policy_options=policy_options("bo", AXES, max_frames=5), out_dir=tmp_path,
                     keep_if_better=False)
     out = asyncio.run(run_job(LocalTwinBackend(m), cfg))
     r = read_run(out.record)
