@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import math
+from typing import Optional
+
 import typer
+
+
+def _positive_rate(x: float) -> float:
+    if not (math.isfinite(x) and 0 < x <= 10_000):
+        raise typer.BadParameter(f"must be a frame rate in (0, 10000] Hz, got {x}")
+    return x
+
+
+def _ttl(x: float) -> float:
+    from beamloop.controller.serve.lease import MAX_TTL_S, MIN_TTL_S
+
+    if not (math.isfinite(x) and MIN_TTL_S <= x <= MAX_TTL_S):
+        raise typer.BadParameter(f"must be in [{MIN_TTL_S}, {MAX_TTL_S}] s, got {x}")
+    return x
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -12,13 +29,17 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     def twin(
         control: str = typer.Option("tcp://127.0.0.1:5555", help="control endpoint to bind (ROUTER)"),
         data: str = typer.Option("tcp://127.0.0.1:5556", help="data endpoint to bind (PUB)"),
-        seed: int = typer.Option(0, help="twin seed (noise, drift directions)"),
-        size: int = typer.Option(128, help="Ronchigram size in pixels"),
-        frame_rate: float = typer.Option(50.0, help="detector frame rate (Hz); exposure = 1/frame_rate"),
+        seed: int = typer.Option(0, min=0, max=2**63 - 1, help="twin seed (noise, drift directions)"),
+        size: int = typer.Option(128, min=16, max=2048, help="Ronchigram size in pixels"),
+        frame_rate: float = typer.Option(50.0, callback=_positive_rate, help="detector frame rate (Hz); exposure = 1/frame_rate"),
         pace: bool = typer.Option(True, help="follow wall-clock time (settle and exposure really take time)"),
         drift: bool = typer.Option(True, help="aberrations drift slowly with time"),
         noise: bool = typer.Option(True, help="detector shot noise"),
         misalign: bool = typer.Option(True, help="start from random hidden aberration offsets"),
+        keys: Optional[Path] = typer.Option(None, "--keys", help="CURVE key directory (`beamloop keys generate`): "
+                                            "only authorised clients connect. Required to bind a non-loopback address."),
+        lease_ttl: float = typer.Option(5.0, "--lease-ttl", callback=_ttl, help="dead-man: a controller silent this long "
+                                        "(s) loses its lease and the knobs go back to their values at lease start"),
     ) -> None:
         """Serve the microscope twin over the beamloop protocol (see docs/protocol.md) until Ctrl-C."""
         import logging
@@ -42,10 +63,18 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                                      "C21.x": 300e-9, "C21.y": 300e-9})
         import zmq
 
+        from beamloop.controller.serve.keys import InsecureBindError, KeyFileError, check_bind, server_keys
+
+        try:
+            server_k = server_keys(keys) if keys is not None else None
+            check_bind(control, server_k)
+            check_bind(data, server_k)
+        except (KeyFileError, InsecureBindError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--keys / --control / --data") from None
         typer.echo("building the Ronchigram simulator ...")
         m.prepare()
         try:
-            server = TwinServer(m, control, data, pace=pace, prepare=False).start()
+            server = TwinServer(m, control, data, pace=pace, prepare=False, keys=server_k, lease_ttl_s=lease_ttl).start()
         except zmq.ZMQError as exc:
             typer.echo(f"error: cannot bind control {control!r} / data {data!r}: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -37,13 +37,16 @@ class RawClient:
             from beamloop.controller.serve.keys import apply_client
 
             apply_client(self.s, keys)
-        self.s.RCVTIMEO = timeout_ms
+        self.s.RCVTIMEO = self.s.SNDTIMEO = timeout_ms
         self.s.connect(addr)
         self.rid = 0
 
     def call(self, cmd: str, **args):
         self.rid += 1
-        self.s.send(req(cmd, self.rid, **args))
+        try:
+            self.s.send(req(cmd, self.rid, **args))  # blocks (then times out) while no authenticated peer exists
+        except zmq.Again:
+            return None
         try:
             return P.decode_reply(self.s.recv())
         except zmq.Again:
