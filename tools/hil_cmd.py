@@ -17,13 +17,14 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         axes: str = typer.Option("C10", help="comma-separated knobs to align"),
         max_frames: int = typer.Option(20, help="frame budget per trial"),
         seed: int = typer.Option(0),
+        policy: str = typer.Option("nn", help="alignment policy (nn: the integer estimator = FPGA arithmetic)"),
     ) -> None:
         """Controller -> host driver -> RTL UART/cmd_link/dac_limiter -> DACs -> twin; twin frames ->
         RTL trigger path. Heavy (Icarus): run under flock /tmp/beamloop-heavy.lock."""
         from beamloop.controller.bench.hil import run_hil_bench
         from beamloop.tools.benchio import emit
 
-        res = run_hil_bench(trials=trials, axes=tuple(axes.split(",")), max_frames=max_frames, seed=seed,
+        res = run_hil_bench(trials=trials, axes=tuple(axes.split(",")), max_frames=max_frames, seed=seed, policy=policy,
                             progress=lambda i, t: typer.echo(f"trial {i + 1}: {t['frames']} frames, success={t['success']}",
                                                              err=True))
         emit("hil", res, json_out, out)

@@ -49,19 +49,19 @@ async def _probe(n_commands: int, n_frames: int) -> dict[str, Any]:
 
 
 def run_hil_bench(trials: int = 3, axes=("C10",), max_frames: int = 20, seed: int = 0, n_commands: int = 5,
-                  n_frames: int = 5, progress=None) -> dict[str, Any]:
+                  n_frames: int = 5, policy: str = "nn", progress=None) -> dict[str, Any]:
     from beamloop.controller.bench.instrument import InstrumentBenchConfig, run_instrument_bench
 
     t0 = time.perf_counter()
     probe = asyncio.run(_probe(n_commands, n_frames))
     align: dict[str, Any] = {}
     if trials > 0:
-        cfg = InstrumentBenchConfig(instrument="board-rtl", policy="bo", axes=list(axes), trials=trials, seed=seed,
+        cfg = InstrumentBenchConfig(instrument="board-rtl", policy=policy, axes=list(axes), trials=trials, seed=seed,
                                     max_frames=max_frames)
         align = run_instrument_bench(cfg, progress=progress)
     meta = json.loads((Path(__file__).resolve().parents[2] / "models" / "weights" / "trigger.json").read_text())
     m = meta.get("metrics_heldout", {}).get("far_0.01", {})
-    return {"instrument": "board-rtl", "axes": list(axes), "trials": trials,
+    return {"instrument": "board-rtl", "policy": policy, "axes": list(axes), "trials": trials,
             "success_rate": align.get("success_rate"), "frames_median": align.get("frames_median"),
             **probe, "trigger_recall_drift_at_1pct_fa": m.get("recall_drift"),
             "trigger_recall_sample_at_1pct_fa": m.get("recall_sample"),

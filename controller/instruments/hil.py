@@ -101,6 +101,9 @@ class RtlBoard:
             self._writer = writer
             self._b = BoardBackend(BoardLink(reader, writer, timeout=5.0), self.cals)
             self._frames = await asyncio.open_connection("127.0.0.1", self.sim.frame_port)
+            meta = Path(__file__).resolve().parents[2] / "models" / "weights" / "trigger.json"
+            if meta.exists():                 # the trained network's threshold register (fire: score > it)
+                await self._b.link.set_threshold(int(json.loads(meta.read_text())["threshold_register"]))
 
     async def stream_frame(self, image) -> dict:
         """Stream one detector frame through the RTL trigger path (AXI-Stream): the twin's image
