@@ -38,7 +38,9 @@ class JobConfig:
     than it was found, by the instrument's own measure); instrument: optics and camera for the
     record's calibrations (``name``, ``beam_energy_eV``, ``convergence_semiangle_rad``,
     ``rad_per_px``, ``profile``; see :class:`~beamloop.controller.run.record.RunRecorder`);
-    listeners: called with every record message (``RunRecorder.subscribe``), e.g. the live view."""
+    listeners: called with every record message (``RunRecorder.subscribe``), e.g. the live view;
+    events: things that happened before the record existed (``{"kind", "message", "t", **fields}``,
+    e.g. the knob calibration and its frame count), written first."""
 
     axes: list[str]
     policy: str = "nn"  # the CLI's default (registry DEFAULT_POLICY)
@@ -51,6 +53,7 @@ class JobConfig:
     keep_if_better: bool = True
     instrument: dict[str, Any] = field(default_factory=dict)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +136,9 @@ async def run_job(
     rec = RunRecorder(record_path, cfg.axes, config, knobs, instrument=instrument)
     for fn in cfg.listeners:  # displays (live view, notebook) follow the record
         rec.subscribe(fn)
+    for ev in cfg.events:
+        ev = dict(ev)
+        rec.event(ev.pop("kind"), ev.pop("message", ""), ev.pop("t", None), **ev)
     outcome: JobOutcome | None = None
     try:
         if cfg.start_offsets:  # the embedded twin's misaligned start: recorded like any command

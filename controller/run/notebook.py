@@ -164,9 +164,12 @@ def align(twin: Twin | None = None, *, out_dir: str | Path, axes: str | list[str
     spec = policy_spec(policy)
     knob_axes = parse_axes(axes) if axes else list(spec.default_axes)
     options = {**policy_options(policy, knob_axes, max_frames), **policy_overrides}
+    events = []
     if spec.needs_response_calibration and "calibration" not in options:
         cal = measure_twin_response(BenchConfig(policy=policy, axes=knob_axes, policy_options=options), twin.microscope)
         options["calibration"], options["play"] = cal.gain, cal.play_m
+        events.append({"kind": "calibration", "frames": int(cal.frames),
+                       "message": f"knob response measured on the aligned twin in {cal.frames} frames"})
         twin._misalign()  # the calibration ran on the aligned twin; put the same misalignment back
     listeners = []
     live = None
@@ -178,7 +181,7 @@ def align(twin: Twin | None = None, *, out_dir: str | Path, axes: str | list[str
         listeners.append(live.publish)
     cfg = JobConfig(axes=knob_axes, policy=policy, policy_options=options,
                     max_frames=max(options.get("max_frames") or 0, max_frames or 0, 1) + 5, out_dir=Path(out_dir),
-                    source=f"notebook twin (seed {twin.seed})", seed=seed, listeners=listeners,
+                    source=f"notebook twin (seed {twin.seed})", seed=seed, listeners=listeners, events=events,
                     instrument=twin_instrument(twin.microscope.config, name=f"notebook twin (seed {twin.seed})"))
     try:
         outcome = _run_sync(lambda: run_job(LocalTwinBackend(twin.microscope), cfg))

@@ -107,12 +107,14 @@ def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
     return axes, options
 
 
-async def _calibrate(backend, options: dict[str, Any], out: Path, say: Callable[[str], None]) -> None:
+async def _calibrate(backend, options: dict[str, Any], out: Path, say: Callable[[str], None]) -> dict[str, Any]:
     say("measuring the knobs' response matrix with the network (once; --calibration reuses a saved one) ...")
     cal = await measure_response(backend, default_estimator(options.get("weights_dir")))
     options["calibration"], options["play"] = cal.gain, cal.play_m
     path = cal.save(out / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}.json")
     say(f"response matrix measured in {cal.frames} frames: {path}")
+    return {"kind": "calibration", "message": f"knob response measured in {cal.frames} frames", "t": time.time(),
+            "frames": int(cal.frames), "file": str(path)}
 
 
 async def run_session(req: AlignRequest, on_event: Callable | None = None,
@@ -148,7 +150,10 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
         try:
             async with WayBack(backend, say=say):  # any error or signal from here on: knobs back, read back
                 if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
-                    await _calibrate(backend, options, req.out, say)
+                    cfg.events.append(await _calibrate(backend, options, req.out, say))
+                elif req.calibration is not None:
+                    cfg.events.append({"kind": "calibration", "message": f"knob response loaded from {req.calibration}",
+                                       "file": str(req.calibration), "frames": 0})
                 return await run_job(backend, cfg, on_event=on_event)
         finally:
             await backend.close()

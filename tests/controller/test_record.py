@@ -141,3 +141,36 @@ def test_kill_9_leaves_a_readable_record(tmp_path):
         assert n >= last  # everything up to the last completed step
         assert r["frames"]["images"].shape[0] >= n
         assert r["frames"]["images"][last - 1, 0, 0] == last
+
+
+def test_report_of_an_nn_like_run_with_gp_slices(tmp_path):
+    """Report panels from a record with network estimates, truth and a GP slice (no twin needed)."""
+    from beamloop.controller.run.report import _moved_pairs, write_report
+
+    axes = ["C10", "C12.x", "C12.y", "C21.x", "C21.y"]
+    knobs = {a: KnobInfo(a, "m", -1e-5, 1e-5, a) for a in axes}
+    truth = np.array([100e-9, -60e-9, 40e-9, 1.5e-6, -1e-6])
+    with RunRecorder(tmp_path / "nn.h5", axes, {"policy": "nn"}, knobs, instrument=TWIN) as rec:
+        rec.event("calibration", "knob response measured in 20 frames", frames=20)
+        x = np.zeros(5)
+        for step in range(1, 7):
+            t = truth - x
+            meta = {"true_aberrations": dict(zip(axes, t.tolist()))}
+            rec.frame(step, dict(zip(axes, x)), Frame(np.random.default_rng(step).poisson(50, (32, 32)), step, 0.0, {}, meta), 0.0)
+            if step % 2:
+                rep = StepReport(info={"phase": "pair"})
+            else:
+                rep = StepReport(cost=float(np.abs(t[0]) / 40e-9), estimate=dict(zip(axes, x)),
+                                 info={"phase": "estimate", "residual_m": dict(zip(axes, (0.9 * t).tolist())),
+                                       "sigma_m": dict(zip(axes, (0.1 * np.abs(t) + 1e-9).tolist()))})
+                x = x + 0.8 * t
+            rec.step(step, dict(zip(axes, x)), rep, 0.0)
+        u = np.linspace(-1e-7, 1e-7, 10)
+        rec.extra("gp_slice_0", {"axes": ["C10", "C12.x"], "x": u, "y": u, "mean": np.ones((10, 10)),
+                                 "best": [0.0, 0.0], "points": np.zeros((3, 2))})
+    r = read_run(tmp_path / "nn.h5")
+    assert np.isnan(r["steps"]["cost"][0]) and r["steps"]["cost"][1] > 0
+    assert _moved_pairs(axes, r["frames"]["setting"]) == [("C10", "C12.x"), ("C12.x", "C12.y"), ("C21.x", "C21.y")]
+    png = write_report(tmp_path / "nn.png", r)
+    assert png.stat().st_size > 50_000
+    assert "gp_slice_0" in r and r["events"]["kind"][0] == "calibration"
