@@ -51,21 +51,10 @@ async def hil_bridge(dut):
     fsrv.listen(1)
     fsrv.setblocking(False)
     src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_size=16)
-    fconn, fbuf, fstate = None, b"", {"eof": [], "score": [], "trig": []}
+    fconn, fbuf = None, b""
+    tr = dut.u_trigger
+    FEAT_CYCLES = 4      # last pixel -> features valid (checked every cycle in tb_trigger_path)
 
-    async def frame_monitor():
-        while True:
-            await RisingEdge(dut.clk)
-            t = get_sim_time("ns")
-            tr = dut.u_trigger
-            if int(tr.u_ingest.m_axis_tvalid.value) and int(tr.u_ingest.m_axis_tuser.value) >> 1:
-                fstate["eof"].append(t)
-            if int(tr.u_trig.score_ok.value):
-                fstate["score"].append((t, tr.u_trig.score.value.to_signed(), int(tr.u_trig.frame_hold.value)))
-            if int(tr.u_trig.trig_valid.value):
-                fstate["trig"].append((t, int(tr.u_trig.trig_frame.value)))
-
-    cocotb.start_soon(frame_monitor())
     Path(os.environ["BL_HIL_READY"]).write_text(str(port))
     conn = None
     while conn is None:
@@ -100,14 +89,17 @@ async def hil_bridge(dut):
                     w = 64
                     for y in range(n // w):
                         await src.send(AxiStreamFrame(tdata=px[y * w:(y + 1) * w], tuser=[1] + [0] * (w - 1) if y == 0 else [0] * w))
-                    await src.wait()
-                    while not fstate["score"] or fstate["score"][-1][0] < fstate["eof"][-1]:
-                        await RisingEdge(dut.clk)
+                    n_trig = int(tr.u_trig.triggers.value)
+                    await RisingEdge(tr.u_feat.m_feat_valid)       # edge callbacks: no Python per clock
+                    t_feat = get_sim_time("ns")
+                    await RisingEdge(tr.u_trig.score_ok)
+                    t_s = get_sim_time("ns")
+                    score, fr = tr.u_trig.score.value.to_signed(), int(tr.u_trig.frame_hold.value)
                     await RisingEdge(dut.clk)
-                    t_s, score, fr = fstate["score"][-1]
-                    trig = [t for t in fstate["trig"] if t[1] == fr]
-                    fconn.sendall((json.dumps({"frame": fr, "eof_ns": fstate["eof"][-1], "score_ns": t_s, "score": score,
-                                               "trigger": bool(trig), "trigger_ns": trig[-1][0] if trig else None})
+                    await RisingEdge(dut.clk)
+                    trig = int(tr.u_trig.triggers.value) != n_trig
+                    fconn.sendall((json.dumps({"frame": fr, "eof_ns": t_feat - FEAT_CYCLES * 10, "score_ns": t_s,
+                                               "score": score, "trigger": trig, "trigger_ns": t_s + 10 if trig else None})
                                    + "\n").encode())
         try:
             data = conn.recv(4096)
