@@ -173,7 +173,7 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
                     ylabel = "Fourier-ellipse cost (cycles/px)"
                 ax.set(xlabel="frame", ylabel=ylabel, title="policy cost per frame")
                 integer_ticks(ax)
-                ax.legend()
+                ax.legend() if ax.get_legend_handles_labels()[0] else None
             elif kind == "ronchigram":
                 i, label = arg
                 step = int(np.asarray(run["frames"].get("frame", [0] * len(images)))[i])
@@ -206,7 +206,7 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
                     ax.set(xlabel="frame", ylabel=f"network estimate +-1 sigma ({unit})")
                     integer_ticks(ax)
                 ax.set_title(f"network estimates ({unit})")
-                ax.legend()
+                ax.legend() if ax.get_legend_handles_labels()[0] else None
             elif kind == "trajectory":
                 a, b = arg
                 i, j = axes.index(a), axes.index(b)
@@ -222,7 +222,7 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
                 cb.locator = __import__("matplotlib.ticker", fromlist=["MaxNLocator"]).MaxNLocator(integer=True)
                 cb.update_ticks()
                 ax.set(xlabel=f"knob {a} ({ua})", ylabel=f"knob {b} ({ub})", title=f"knob trajectory {a} x {b}")
-                ax.legend()
+                ax.legend() if ax.get_legend_handles_labels()[0] else None
             elif kind == "gp":
                 s = arg
                 names = json.loads(s["axes"]) if isinstance(s["axes"], str) else list(s["axes"])
@@ -241,7 +241,7 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
                 ax.set(xlabel=f"knob {a} ({'nm' if sa == 1e9 else 'um'})", ylabel=f"knob {b} ({'nm' if sb == 1e9 else 'um'})",
                        title=f"GP landscape {a} x {b} (slice through best)")
                 ax.grid(False)
-                ax.legend()
+                ax.legend() if ax.get_legend_handles_labels()[0] else None
         fig.suptitle(_title(run, tol), fontsize=10)
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (3.9 * nrow)))
         path = Path(path)
