@@ -9,8 +9,8 @@ __version__ = "0.1.0"
 
 # The notebook API (imported on first use so `import beamloop` stays light):
 #   beamloop.Twin(...), beamloop.align(...), beamloop.JobConfig
-_LAZY = {"Twin": "beamloop.controller.run.notebook", "align": "beamloop.controller.run.notebook",
-         "AlignResult": "beamloop.controller.run.notebook", "JobConfig": "beamloop.controller.run.job"}
+_LAZY = {"Twin": "beamloop.notebook", "align": "beamloop.notebook",
+         "AlignResult": "beamloop.notebook", "JobConfig": "beamloop.controller.run.job"}
 
 
 def __getattr__(name):
