@@ -59,6 +59,14 @@ class ResponseCalibration:
                            "play_m": self.play_m,
                            "units": "aberration metres per knob metre"}, indent=2)
 
+    def policy_options(self) -> dict[str, dict[str, float] | dict[str, dict[str, float]]]:
+        """The nn policy's options from this calibration, ``{"calibration": gain, "play": play_m}``.
+
+        Stored under an instrument profile's ``alignment: {nn: ...}`` map they make the
+        calibration reusable with 0 frames per session (the instrument bench and
+        ``policy_options_for`` merge that map into the nn options and skip the measurement)."""
+        return {"calibration": {a: dict(r) for a, r in self.gain.items()}, "play": dict(self.play_m)}
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

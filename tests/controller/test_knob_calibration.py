@@ -206,3 +206,12 @@ def test_quick_response_measures_coma_crosstalk_and_play_in_20_frames():
     assert cal.play_m["C12.x"] == pytest.approx(4e-9, abs=1e-9)
     assert col.u == {k: 0.0 for k in AB}
     response_matrix(cal.gain, list(AB), list(AB))  # complete and invertible
+
+
+def test_calibration_as_profile_alignment_options():
+    """policy_options(): what goes under a profile's alignment.nn map (reused with 0 frames)."""
+    cal = ResponseCalibration(gain={"C10": {"C10": 1.0, "C21.x": 0.02}}, play_m={"C10": 8e-9})
+    opts = cal.policy_options()
+    assert opts == {"calibration": {"C10": {"C10": 1.0, "C21.x": 0.02}}, "play": {"C10": 8e-9}}
+    opts["calibration"]["C10"]["C10"] = 2.0
+    assert cal.gain["C10"]["C10"] == 1.0  # a copy
