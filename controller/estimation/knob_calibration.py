@@ -90,7 +90,8 @@ class ResponseCalibration:
 async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[str] | None = None,
                            steps: dict[str, float] | None = None, repeats: int = 3,
                            significance: float = 3.0, diagonal: str = "nominal",
-                           play_repeats: int = 6, play_knobs: list[str] | None = None) -> ResponseCalibration:
+                           play_repeats: int = 6, play_knobs: list[str] | None = None,
+                           play_joint: bool = False) -> ResponseCalibration:
     """Measure ``G`` for ``knobs`` around the current setting (see the module docstring).
 
     ``knobs``: default every knob of the instrument whose aberration has a default step
@@ -113,11 +114,13 @@ async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[st
     above). ``play_m[k] = max(0, difference / factor)``; the nn policy compensates it
     (:class:`~beamloop.controller.policies.nn.NNPolicyConfig` ``play``). ``play_repeats=0`` skips it.
     ``play_knobs``: the knobs whose play is measured (default: the first-order ones among ``knobs``;
-    they need not be among ``knobs``).
+    they need not be among ``knobs``). ``play_joint``: approach with all play knobs at once (one
+    pair per side and repeat measures every knob's play: ``4 x play_repeats`` frames in all).
 
     Knobs of the instrument that are not measured keep their nominal column (1 on their own
     aberration, 0 elsewhere) in ``gain``, so the table always covers every calibratable knob.
-    Frames: ``4 x repeats x len(knobs) + 4 x play_repeats x len(play_knobs)``.
+    Frames: ``4 x repeats x len(knobs) + 4 x play_repeats x len(play_knobs)`` (``x 1`` instead of
+    ``x len(play_knobs)`` with ``play_joint``).
     """
     if diagonal not in ("nominal", "measured"):
         raise ValueError(f"diagonal must be 'nominal' or 'measured', got {diagonal!r}")
@@ -173,7 +176,17 @@ async def measure_response(backend: MicroscopeBackend, estimator, knobs: list[st
                 for sign in ((1, -1) if r % 2 == 0 else (-1, 1)):
                     est[sign] = await pair_estimate({**u0, k: u0[k] + sign * st[k]})
                 cols[k].append((est[1] - est[-1]) / (2 * st[k]))
-        for r in range(play_repeats):
+        for r in range(play_repeats if play_joint else 0):
+            # all play knobs at once: each knob's play state is its own, and the estimator reads
+            # every aberration separately, so one pair per side measures them all
+            est = {}
+            for sign in ((1, -1) if r % 2 == 0 else (-1, 1)):
+                await backend.set({k: u0[k] + sign * st[k] for k in play_knobs})
+                est[sign] = await pair_estimate(dict(u0))
+            for k in play_knobs:
+                i = axes.index(info[k].aberration or k)
+                play_diff[k].append(float(est[1][i] - est[-1][i]))
+        for r in range(0 if play_joint else play_repeats):
             for k in play_knobs:
                 i = axes.index(info[k].aberration or k)
                 est = {}
@@ -219,8 +232,8 @@ async def quick_response(backend: MicroscopeBackend, estimator, significance: fl
     Only what the nn policy uses is measured: the cross-talk of the higher-order knobs (coma)
     into the lower-order terms, one +-step repeat each (2 knobs x 2 pairs = 8 frames: at the
     2 um step the network's ~20 nm error on C1/A1 gives a gain error of ~0.7 %, against gains
-    of 1-6 %), and the play of the first-order knobs, one approach from each side
-    (3 knobs x 2 pairs = 12 frames). Not measured, because the full calibration sets them to
+    of 1-6 %), and the play of the first-order knobs, all three approached together from above
+    and from below, three times (3 x 2 pairs = 12 frames; one pair reads all three aberrations). Not measured, because the full calibration sets them to
     their nominal value anyway: the diagonal (kept at 1, ``diagonal="nominal"``), the
     stigmator/focus cross-talk among themselves (3 % of a 150 nm step is below the network's
     noise, so the significance test zeroed it in every full calibration) and every gain into a
@@ -231,7 +244,7 @@ async def quick_response(backend: MicroscopeBackend, estimator, significance: fl
     play = [k for k, i in info.items() if (i.aberration or k) in DEFAULT_STEPS and _order(i.aberration or k) == 1
             and (i.aberration or k) in list(estimator.axes)]
     return await measure_response(backend, estimator, knobs=knobs, repeats=1, significance=significance,
-                                  play_repeats=1, play_knobs=play)
+                                  play_repeats=3, play_knobs=play, play_joint=True)
 
 
 def _order(aberration: str) -> int:
