@@ -15,6 +15,7 @@ module beamloop_top #(
     parameter integer SHIFT = 4,              // reset values of the run-time shift registers
     parameter integer DSHIFT = 4,
     parameter integer OUT_W = 16,
+    parameter integer FEATURES = 1,           // trigger network input version (docs/trigger_features.md)
     parameter integer EV_DEPTH = 8,
     // command link / DACs
     parameter integer CLKS_PER_BIT = 868,     // 100 MHz / 115200 baud
@@ -54,7 +55,7 @@ module beamloop_top #(
     wire [31:0] trig_frame, frames, ingest_errors, triggers;
     wire [47:0] trig_time;
     wire signed [15:0] trig_score;
-    trigger_path #(.W(W), .H(H), .PIX_W(PIX_W), .R(R), .RB(RB), .MAP_FILE(MAP_FILE), .OUT_W(OUT_W)) u_trigger (
+    trigger_path #(.W(W), .H(H), .PIX_W(PIX_W), .R(R), .RB(RB), .MAP_FILE(MAP_FILE), .OUT_W(OUT_W), .FEATURES(FEATURES)) u_trigger (
         .clk(clk), .rst(rst),
         .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
         .s_axis_tuser(s_axis_tuser), .s_axis_tlast(s_axis_tlast),

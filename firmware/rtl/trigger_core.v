@@ -6,17 +6,20 @@
 // lq(v) = 8*floor(log2 v) + the 3 bits below the leading one (0 for v <= 1). Frames whose E is
 // not valid (first frame, frame after a dropped one) give le = rb = 0 and leave B unchanged.
 // Packed as 32 bytes (input 0 in the least significant byte: le[0..15], then rb[0..15]) into
-// the network. When the network's score exceeds `threshold`, a one-cycle trig_valid pulse
+// the network (FEATURES = 2). FEATURES = 1 keeps the v1 input of the committed v1 network:
+//   a[k] = sat_u8(S[k] >> shift), d[k] = sat_s8((S[k] - S_prev[k]) >>> dshift).
+// When the network's score exceeds `threshold`, a one-cycle trig_valid pulse
 // carries the frame number, the 48-bit cycle timestamp of the decision and the score
-// (saturated to 16 bits). The log-domain features need no dose shifts: `shift`/`dshift`
-// (command-link registers) are kept for the protocol and unused.
+// (saturated to 16 bits). The v2 log-domain features need no dose shifts (`shift`/`dshift`
+// are used by FEATURES = 1 only).
 // Network: `trigger_net` (da4ml, from hls/) when BEAMLOOP_TRIGGER_NET_REAL is defined,
 // otherwise the clearly marked `trigger_net_placeholder`. OUT_W must equal the network's.
 `default_nettype none
 module trigger_core #(
     parameter integer R = 16,            // fixed by the network: 16 sums -> 32 inputs
     parameter integer OUT_W = 16,
-    parameter integer BSHIFT = 3         // baseline time constant 2^BSHIFT frames
+    parameter integer FEATURES = 1,      // network input version: 1 = a[k], d[k]; 2 = le[k], rb[k]
+    parameter integer BSHIFT = 3         // v2 baseline time constant 2^BSHIFT frames
 ) (
     input  wire                    clk,
     input  wire                    rst,
@@ -75,20 +78,34 @@ module trigger_core #(
     wire signed [32:0] bdelta = $signed({1'b0, e_cur}) - $signed({1'b0, b_cur});
     wire signed [32:0] bstep = bdelta >>> BSHIFT;
     wire [32:0] b_next = {1'b0, b_cur} + bstep;
+    // v1 inputs
+    reg [31:0] prev [0:R-1];
+    reg [4:0]  sh_a, sh_d;                 // shifts latched for the frame
+    wire [31:0] s_cur = feat_sums[idx*32 +: 32];
+    wire [31:0] sh = s_cur >> sh_a;
+    wire signed [32:0] df = $signed({1'b0, s_cur}) - $signed({1'b0, prev[idx]});
+    wire signed [32:0] dsh = df >>> sh_d;
+    wire [7:0] a_byte = (sh > 32'd255) ? 8'hFF : sh[7:0];
+    wire [7:0] d_byte = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
+    localparam V2 = (FEATURES == 2);
+    wire [7:0] byte_lo = V2 ? (ev_hold ? le : 8'd0) : a_byte;
+    wire [7:0] byte_hi = V2 ? (ev_hold ? rb_byte : 8'd0) : d_byte;
 
     always @(posedge clk) begin
         if (rst) begin
-            for (k = 0; k < R; k = k + 1) base[k] <= 32'd0;
+            for (k = 0; k < R; k = k + 1) begin base[k] <= 32'd0; prev[k] <= 32'd0; end
             cycle <= 48'd0; net_in_valid <= 1'b0; net_in_data <= {32*8{1'b0}}; frame_hold <= 32'd0;
-            busy <= 1'b0; idx <= {IW{1'b0}}; binit <= 1'b0; ev_hold <= 1'b0;
+            busy <= 1'b0; idx <= {IW{1'b0}}; binit <= 1'b0; ev_hold <= 1'b0; sh_a <= 5'd0; sh_d <= 5'd0;
         end else begin
             cycle <= cycle + 1'b1;
             net_in_valid <= 1'b0;
             if (feat_valid) begin
                 busy <= 1'b1; idx <= {IW{1'b0}}; frame_hold <= feat_frame; ev_hold <= feat_evalid;
+                sh_a <= shift; sh_d <= dshift;
             end else if (busy) begin
-                net_in_data[8*idx +: 8] <= ev_hold ? le : 8'd0;
-                net_in_data[8*(16+idx) +: 8] <= ev_hold ? rb_byte : 8'd0;
+                net_in_data[8*idx +: 8] <= byte_lo;
+                net_in_data[8*(16+idx) +: 8] <= byte_hi;
+                prev[idx] <= s_cur;
                 if (ev_hold) base[idx] <= b_next[31:0];
                 idx <= idx + 1'b1;
                 if (idx == IDX_LAST) begin
@@ -98,7 +115,7 @@ module trigger_core #(
             end
         end
     end
-    wire unused_in = &{1'b0, feat_sums, shift, dshift, b_next[32], 1'b0};   // b_next <= max(B, E)
+    wire unused_in = &{1'b0, b_next[32], 1'b0};   // b_next <= max(B, E)
 
 `ifdef BEAMLOOP_TRIGGER_NET_REAL
     trigger_net u_net (

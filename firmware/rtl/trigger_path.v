@@ -9,7 +9,8 @@ module trigger_path #(
     parameter integer R = 16,
     parameter integer RB = 5,
     parameter MAP_FILE = "region_map_64x64.hex",
-    parameter integer OUT_W = 16
+    parameter integer OUT_W = 16,
+    parameter integer FEATURES = 1          // trigger network input version (trigger_core)
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -62,7 +63,7 @@ module trigger_path #(
     wire net_in_valid, score_valid;
     wire [255:0] net_in_data;
     wire signed [OUT_W-1:0] score;
-    trigger_core #(.R(R), .OUT_W(OUT_W)) u_trig (
+    trigger_core #(.R(R), .OUT_W(OUT_W), .FEATURES(FEATURES)) u_trig (
         .clk(clk), .rst(rst), .feat_valid(feat_valid), .feat_sums(feat_sums), .feat_esums(feat_esums), .feat_evalid(feat_evalid), .feat_frame(feat_frame),
         .threshold(threshold), .shift(shift), .dshift(dshift), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
         .score_valid(score_valid), .score(score), .trig_valid(trig_valid), .trig_frame(trig_frame),

@@ -26,6 +26,7 @@ W = H = 64
 SHIFT, DSHIFT = int(os.environ["BL_SHIFT"]), int(os.environ["BL_DSHIFT"])
 MAP = read_hex(os.environ["BL_MAP"], W, H)
 REAL_NET = os.environ.get("BL_REAL_NET") == "1"
+FEATURES = int(os.environ.get("BL_FEATURES", "1"))   # trigger_core FEATURES (network input version)
 
 
 def make_frames(rng: np.random.Generator, n: int) -> list[np.ndarray]:
@@ -126,11 +127,13 @@ async def trigger_path_bit_exact(dut):
     exp_trigs = []
     inputs = []
     pre = G.NetInputV2()
+    prev = [0] * 16
     for i, (f, ref, got) in enumerate(zip(good, refs, feats)):
         S, T, MX, MY = G.features(f, MAP)
         E = G.energy(f, ref, MAP)
         assert got == ([s & 0xFFFFFFFF for s in S], T, MX, MY, E, int(ref is not None)), f"frame {i}: features differ"
-        x = pre(E, ref is not None)
+        x = pre(E, ref is not None) if FEATURES == 2 else G.net_input(S, prev, SHIFT, DSHIFT)
+        prev = S
         assert ins[i] == G.pack_bytes(x), f"frame {i}: network input differs"
         if REAL_NET:   # the da4ml network: its score is checked against PyTorch by the caller
             sc = scores[i]

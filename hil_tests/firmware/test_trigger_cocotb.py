@@ -11,10 +11,13 @@ from beamloop.firmware.sources import DEFAULT_MAP, run_cocotb
 HERE = Path(__file__).parent
 
 
-def test_trigger_path_bit_exact():
-    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 0, "DSHIFT": 0}   # set at run time
-    run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name="top_trigger",
-               extra_env={"BL_SHIFT": "4", "BL_DSHIFT": "3", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8"})
+@pytest.mark.parametrize("features", [1, 2])
+def test_trigger_path_bit_exact(features):
+    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 0, "DSHIFT": 0,   # set at run time
+              "FEATURES": features}
+    run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name=f"top_trigger_v{features}",
+               extra_env={"BL_SHIFT": "4", "BL_DSHIFT": "3", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8",
+                          "BL_FEATURES": str(features)})
 
 
 @pytest.mark.parametrize("w,h", [(8, 4), (5, 3)])
