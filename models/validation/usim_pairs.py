@@ -11,7 +11,7 @@ transposed from usim's ``[y, x]`` rows to the twin's ``[x, y]``, multiplied by t
 aperture disc (usim draws no aperture at all: a real column always has one, and the twin's
 features rely on its edge) and scaled to ``dose_e``. Facts: usim's default C10 is 500 nm and with
 every aberration exactly 0 it returns a blank frame (a label is never exactly 0 here); ~1.7 s
-per frame. :meth:`UsimRonchigram.close` closes its EELS camera (its thread keeps the process alive).
+per frame, twice that after a state change (one stale frame discarded). :meth:`UsimRonchigram.close` closes its EELS camera (its thread keeps the process alive).
 """
 
 from __future__ import annotations
@@ -52,12 +52,16 @@ class UsimRonchigram:
         fp.exposure_ms = 10
         self.camera.set_current_frame_parameters(fp)
         self._disc = aperture_disc(spec)
+        self._stale = True
 
     def set_state(self, state: dict) -> None:
-        """Set the aligned aberrations (m, Nion names) on the instrument."""
+        """Set the aligned aberrations (m, Nion names) on the instrument; the next :meth:`frame`
+        discards one frame (measured: the first frame grabbed after a change can still show the
+        previous state, ``grab_next_to_start`` notwithstanding)."""
         for nm in AXES:
             if nm in state:
                 self.instrument.SetVal(nm, float(state[nm]))
+        self._stale = True
 
     def state(self) -> np.ndarray:
         """The aberrations usim renders (m), AXES order."""
@@ -65,6 +69,9 @@ class UsimRonchigram:
 
     def frame(self) -> np.ndarray:
         """Expected electrons on the twin's camera grid (S, S), axis 0 = theta_x."""
+        if self._stale:
+            self.camera.grab_next_to_start()
+            self._stale = False
         x = self.camera.grab_next_to_start()[0]
         img = np.asarray(x.data, np.float64)
         cal = list(x.dimensional_calibrations)[-2:]
