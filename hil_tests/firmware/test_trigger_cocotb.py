@@ -39,7 +39,7 @@ def test_dac_spi():
 
 
 # ---- the real da4ml network inside beamloop_top -------------------------------------------
-def _trigger_path_with_net(net_module, net_sources, tag, tmp_path):
+def _trigger_path_with_net(net_module, net_sources, tag, tmp_path, features: int = 1):
     """Frames -> RTL features -> RTL network: scores must equal the PyTorch network's on the
     RTL's own (golden-checked) inputs, times 2**OUT_FRAC."""
     import json
@@ -51,11 +51,11 @@ def _trigger_path_with_net(net_module, net_sources, tag, tmp_path):
 
     p = net_params(net_sources[0])
     dump = tmp_path / "scores.json"
-    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "OUT_W": p["OUT_W"]}
+    params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "OUT_W": p["OUT_W"], "FEATURES": features}
     run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name=f"top_trigger_{tag}",
                defines={"BEAMLOOP_TRIGGER_NET_REAL": 1}, net_sources=net_sources,
                extra_env={"BL_SHIFT": "4", "BL_DSHIFT": "3", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8",
-                          "BL_REAL_NET": "1", "BL_DUMP": str(dump)})
+                          "BL_REAL_NET": "1", "BL_DUMP": str(dump), "BL_FEATURES": str(features)})
     d = json.loads(dump.read_text())
     with torch.no_grad():
         y = net_module(torch.tensor(d["inputs"], dtype=torch.float32)).numpy().ravel().astype(np.float64)
@@ -103,7 +103,8 @@ def test_trigger_path_with_committed_net(tmp_path):
         net = load("trigger")
     except (FileNotFoundError, ImportError) as exc:
         pytest.skip(f"no committed trigger weights: {exc}")
-    _trigger_path_with_net(net.module, srcs, "committed", tmp_path)
+    _trigger_path_with_net(net.module, srcs, "committed", tmp_path,
+                           features=int(net.meta.get("input", {}).get("features_version", 1)))
 
 
 @pytest.mark.slow
