@@ -70,7 +70,7 @@ class Recorder(Protocol):
     def command(self, kind: str, request: Any, reply: Any, t_sent: float, t_reply: float, error: str | None) -> None: ...
     def frame(self, step: int, setting: dict[str, float], frame: Frame, t_host: float) -> None: ...
     def step(self, step: int, setting: dict[str, float], report: StepReport, t: float) -> None: ...
-    def event(self, kind: str, message: str, t: float) -> None: ...
+    def event(self, kind: str, message: str, t: float | None = None, **fields: Any) -> None: ...
     def result(self, result: "AlignmentResult") -> None: ...
 
 
@@ -145,7 +145,9 @@ class _Link:
                 self._record(kind, request, None, t0, t1, f"ConnectionLostError: {exc}")
                 if paused_since is None:
                     paused_since = t1
-                    self.notify(LoopEvent("paused", f"connection lost during {kind!r}: {exc}; run paused, retrying"))
+                    msg = f"connection lost during {kind!r}: {exc}; run paused, retrying"
+                    self._event("paused", msg, during=kind, error=str(exc))
+                    self.notify(LoopEvent("paused", msg))
                 if not resend or t1 - paused_since > self.max_pause_s:
                     raise
                 await asyncio.sleep(self.retry_s)
@@ -155,10 +157,20 @@ class _Link:
                 raise
             self._record(kind, request, _summary(reply), t0, time.time(), None)
             if paused_since is not None:
-                self.notify(LoopEvent("resumed", f"connection back after {time.time() - paused_since:.1f} s; resuming"))
+                msg = f"connection back after {time.time() - paused_since:.1f} s; resuming"
+                self._event("resumed", msg, during=kind, paused_s=time.time() - paused_since)
+                self.notify(LoopEvent("resumed", msg))
             if kind in ("get", "set") and isinstance(reply, dict):
                 self.confirmed.update({k: float(v) for k, v in reply.items()})
             return reply
+
+    def _event(self, kind: str, message: str, **fields) -> None:
+        """Pause/resume into the record (``recorder.event``); a failing record never stops the run."""
+        if self.recorder is not None:
+            try:
+                self.recorder.event(kind, message, time.time(), **fields)
+            except Exception as exc:  # noqa: BLE001
+                self.record_errors.append(f"event {kind}: {type(exc).__name__}: {exc}")
 
     def _record(self, kind, request, reply, t0, t1, error):
         if self.recorder is not None:

@@ -174,3 +174,15 @@ def test_report_of_an_nn_like_run_with_gp_slices(tmp_path):
     png = write_report(tmp_path / "nn.png", r)
     assert png.stat().st_size > 50_000
     assert "gp_slice_0" in r and r["events"]["kind"][0] == "calibration"
+
+
+def test_pause_and_resume_are_recorded_events(tmp_path, fake_backend):
+    pol = ScriptedPolicy([{"C10": 0.0, "C12.x": 0.0}, {"C10": 1e-9, "C12.x": 0.0}])
+    fake_backend.on_acquire = lambda b: setattr(b, "drop", 2) if b.seq == 1 else None
+    with RunRecorder(tmp_path / "p.h5", AXES, {"policy": "scripted"}, knobs=fake_backend.info) as rec:
+        res = asyncio.run(run_alignment(fake_backend, pol, AXES, recorder=rec, retry_s=0.001, offload_policy=False))
+    assert res.status == "converged"
+    r = read_run(tmp_path / "p.h5")
+    kinds = list(r["events"]["kind"])
+    assert "paused" in kinds and "resumed" in kinds
+    assert '"during"' in r["events"]["fields_json"][kinds.index("paused")]
