@@ -103,9 +103,11 @@ def camera(spec: ValidationSpec):
 
 
 def expose_pairs(expected: np.ndarray, spec: ValidationSpec, seed: int = 1, noise: bool = True) -> np.ndarray:
-    """Camera counts (N, 2, S, S) float32 from expected electrons, the twin's camera, seeded."""
+    """Camera counts (N, 2, S, S) float32 from expected electrons, the twin's camera, seeded,
+    rounded and clipped to [0, 65535] like the twin's training pairs (uint16 counts)."""
     rng = np.random.default_rng([seed, 7])
-    return camera(spec).expose(np.asarray(expected, np.float32), rng, noise=noise)
+    c = camera(spec).expose(np.asarray(expected, np.float32), rng, noise=noise)
+    return np.clip(np.rint(c), 0, 65535).astype(np.float32)
 
 
 def aperture_disc(spec: ValidationSpec) -> np.ndarray:
