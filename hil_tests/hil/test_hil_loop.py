@@ -80,3 +80,17 @@ def test_commands_limits_and_watchdog_through_the_rtl(watchdog):
             inst.close() if hasattr(inst, "close") else None
 
     asyncio.run(run())
+
+
+@pytest.mark.slow
+def test_alignment_converges_through_the_rtl():
+    """The normal controller and nn policy (integer estimator) align C10 with every knob change
+    through the RTL command path and every frame through the RTL trigger path (minutes)."""
+    from beamloop.controller.bench.instrument import InstrumentBenchConfig, run_instrument_bench
+
+    t0 = time.perf_counter()
+    res = run_instrument_bench(InstrumentBenchConfig(instrument="board-rtl", policy="nn", axes=["C10"], trials=2,
+                                                     seed=0, max_frames=12))
+    print(f"HIL alignment: success {res['success_rate']}, frames median {res['frames_median']}, "
+          f"{time.perf_counter() - t0:.0f} s wall")
+    assert res["success_rate"] == 1.0
