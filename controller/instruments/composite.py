@@ -123,7 +123,7 @@ class CompositeInstrument(MicroscopeBackend):
 
 def open_composite(profile: InstrumentProfile, seed: int = 0, noise: bool | None = None):
     """Board (model or serial port) + the detector instrument named in ``connection.detector``."""
-    from beamloop.controller.instruments.board import BoardBackend, DacCalibration
+    from beamloop.controller.instruments.board import DacCalibration
     from beamloop.controller.instruments.board_driver import BoardLink, model_streams
     from beamloop.controller.instruments.open import OpenedInstrument, open_instrument
 
@@ -148,38 +148,39 @@ def open_composite(profile: InstrumentProfile, seed: int = 0, noise: bool | None
         from beamloop.firmware.board_model import BoardConfig, BoardModel
 
         model = BoardModel(BoardConfig(**conn.get("board_config", {})))
-        reader, writer = model_streams(model)
-        board = BoardBackend(BoardLink(reader, writer), cals)
+
+        async def link():  # the in-memory streams belong to the event loop that connects
+            return BoardLink(*model_streams(model))
         wd = model.config.wd_timeout_s
         note = f"board model (firmware/board_model.py) in the command path, frames from {det.profile.name}"
     elif board_spec == "rtl":  # beamloop_top in Icarus (cocotb), UART on a socket: controller/instruments/hil.py
         from beamloop.controller.instruments.hil import RTL_PARAMS, WALL_S_PER_SIM_US, RtlBoard
 
-        board = RtlBoard(cals, conn.get("rtl_params"))
+        rtl_board = RtlBoard(cals, conn.get("rtl_params"))
         wd = {**RTL_PARAMS, **(conn.get("rtl_params") or {})}["WD_TIMEOUT"] / 100 * WALL_S_PER_SIM_US
         note = f"RTL beamloop_top (Icarus) in the command path, frames from {det.profile.name}"
-    else:  # a serial port: the link opens inside the event loop, at connect
-        board = _SerialBoard(board_spec, cals, conn.get("baud"))
+    else:
+        async def link():
+            return await BoardLink.open_serial(board_spec, conn.get("baud"))
         wd, note = float(conn.get("watchdog_s", 1.0)), f"board on {board_spec}, frames from {det.profile.name}"
+    board = rtl_board if board_spec == "rtl" else _LazyBoard(link, cals)
     inst = CompositeInstrument(profile, board, det.backend, wire=bool(conn.get("wire", False)), watchdog_s=wd)
     return OpenedInstrument(inst, profile, det.oracle, list(det.closers), note=note)
 
 
-class _SerialBoard:
-    """A :class:`~.board.BoardBackend` whose serial link is opened on first use (needs a running loop)."""
+class _LazyBoard:
+    """A :class:`~.board.BoardBackend` whose link (serial port or in-memory model streams) is opened at
+    connect, inside the event loop that will use it."""
 
-    def __init__(self, port: str, cals, baud):
-        self.port, self.cals, self.baud, self._b = port, cals, baud, None
+    def __init__(self, make_link, cals):
+        self._make_link, self.cals, self._b = make_link, cals, None
 
     async def open(self) -> None:
         from beamloop.controller.instruments.board import BoardBackend
-        from beamloop.controller.instruments.board_driver import BoardLink
 
-        if self._b is None:
-            link = await BoardLink.open_serial(self.port, self.baud)
-            self._b = BoardBackend(link, self.cals)
+        self._b = BoardBackend(await self._make_link(), self.cals)
 
     def __getattr__(self, name):
-        if self._b is None:
-            raise AttributeError(f"{name}: the board on {self.port} is not open yet")
+        if name.startswith("_") or self._b is None:
+            raise AttributeError(f"{name}: the board is not open yet (connect first)")
         return getattr(self._b, name)

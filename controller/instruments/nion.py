@@ -226,11 +226,21 @@ class UsimSession:
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
         self.config = DeviceConfiguration.AcquisitionContextConfiguration(sample_index=sample_index,
                                                                           set_configuration_location=False)
+        try:  # Swift's camera settings want the thread's event loop (gone after an asyncio.run)
+            asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            asyncio.set_event_loop(asyncio.new_event_loop())
         self.config.run()
         self.stem_controller = self.config.instrument
-        self.camera = camera_base.CameraHardwareSource3(
-            self.config.instrument_id, self.config.ronchigram_camera_device, self.config.ronchigram_camera_settings,
-            None, "ronchigram")
+        try:
+            self.camera = camera_base.CameraHardwareSource3(
+                self.config.instrument_id, self.config.ronchigram_camera_device, self.config.ronchigram_camera_settings,
+                None, "ronchigram")
+        except BaseException:  # do not leave usim's camera threads running
+            self.config.ronchigram_camera_device.close()
+            self.config.eels_camera_device.close()
+            self.config.stop()
+            raise
         self.config.ronchigram_camera_device.simulator.noise.enabled = bool(noise)
         self._closed = False
 
