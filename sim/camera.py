@@ -19,17 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from beamloop.sim.array_backend import NoiseStream, irfft2, rfft2
+
 __all__ = ["CameraModel", "poisson_counts", "POISSON_EXACT_BELOW"]
 
 POISSON_EXACT_BELOW = 40.0
-
-
-def _torch_gen(rng: np.random.Generator):
-    import torch
-
-    g = torch.Generator()
-    g.manual_seed(int(rng.integers(0, 2**63 - 1)))
-    return g
 
 
 def _poisson_small(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -71,8 +65,6 @@ def poisson_counts(lam: np.ndarray, rng: np.random.Generator, exact: bool = Fals
     Exact Poisson below ``POISSON_EXACT_BELOW`` (inversion for lam <= 1, numpy above);
     normal approximation above it unless ``exact``.
     """
-    import torch
-
     lam = np.ascontiguousarray(lam, dtype=np.float32)
     if lam.size and not lam.min() >= 0:          # also catches NaN
         raise ValueError("expected electrons per pixel must be finite and >= 0 (got NaN, inf or negative values)")
@@ -80,7 +72,7 @@ def poisson_counts(lam: np.ndarray, rng: np.random.Generator, exact: bool = Fals
         raise ValueError("expected electrons per pixel must be finite (got inf)")
     if exact:
         return rng.poisson(lam).astype(np.float32)
-    g = _torch_gen(rng)
+    g = NoiseStream(rng)
     flat = lam.reshape(-1)
     out = np.empty_like(flat)
     low = flat <= 1.0
@@ -90,12 +82,12 @@ def poisson_counts(lam: np.ndarray, rng: np.random.Generator, exact: bool = Fals
     np.logical_or(low, high, out=low)
     mid = np.flatnonzero(~low)
     if small.size:
-        u = torch.rand(small.size, generator=g).numpy()
+        u = g.rand(small.size)
         out[small] = _poisson_small(flat[small], u)
     if big.size:
         lb = flat[big]
         nb = np.sqrt(lb)
-        nb *= torch.randn(big.size, generator=g).numpy()
+        nb *= g.randn(big.size)
         nb += lb
         np.rint(nb, out=nb)
         out[big] = np.maximum(nb, 0, out=nb)
@@ -136,16 +128,13 @@ class CameraModel:
         periodic borders: the camera edge is dark in a Ronchigram, so wrap-around is negligible)."""
         if self.psf_sigma_px <= 0:
             return img
-        import torch
-
         img = np.ascontiguousarray(img, dtype=np.float32)
         n0, n1 = img.shape[-2:]
         f0 = np.fft.fftfreq(n0)[:, None]
         f1 = np.fft.rfftfreq(n1)[None, :]
-        mtf = torch.from_numpy(self.mtf(np.hypot(f0, f1)).astype(np.float32))
-        spec = torch.fft.rfft2(torch.from_numpy(img))
-        spec.mul_(mtf)
-        return torch.fft.irfft2(spec, s=(n0, n1)).numpy()
+        spec = rfft2(img)
+        spec *= self.mtf(np.hypot(f0, f1)).astype(np.float32)
+        return irfft2(spec, s=(n0, n1))
 
     def expose(self, electrons: np.ndarray, rng: np.random.Generator, noise: bool = True) -> np.ndarray:
         """Counts (float32) from expected electrons per pixel (any leading batch shape).
@@ -157,9 +146,7 @@ class CameraModel:
             e = poisson_counts(e, rng, self.exact_poisson)
         out = self.blur(e) * np.float32(self.gain)
         if noise and self.readout_noise > 0:
-            import torch
-
-            out += torch.randn(out.shape, generator=_torch_gen(rng)).numpy() * np.float32(self.readout_noise)
+            out += NoiseStream(rng).randn(out.shape) * np.float32(self.readout_noise)
         if self.offset:
             out += np.float32(self.offset)
         return out

@@ -42,6 +42,7 @@ import numpy as np
 
 from beamloop.sim.aberrations import NAMES, Aberrations, coefficient_matrix, canonical_name, chi_gradient_basis, chi_monomials
 from beamloop.sim.samples import SampleSpec, transmission
+from beamloop.sim.array_backend import fft2, ifft2, matmul, single_thread
 from beamloop.sim.ronchigram_config import METHODS, RonchigramConfig, UndersampledError  # noqa: F401
 from beamloop.sim.tiled_far_field import tiled_intensity
 
@@ -73,8 +74,8 @@ class _Grid:
     hix: int
     loy: int
     hiy: int
-    vx: object               # (hix - lox, 7) float32 torch Vandermonde theta_x^a over the box rows
-    vy_t: object             # (7, hiy - loy) float32 torch theta_y^b over the box columns
+    vx: np.ndarray           # (hix - lox, 7) float32 Vandermonde theta_x^a over the box rows
+    vy_t: np.ndarray         # (7, hiy - loy) float32 theta_y^b over the box columns
     amp_re: np.ndarray       # (P,) aperture amplitude (soft edge, 0 outside) * (-1)^(ix+iy): the sign centres probe and far field
     amp_im: np.ndarray       # (P,) -amp_re (imaginary part of amp * exp(-i chi) = -amp sin chi)
     power: float             # sum |amp|^2
@@ -142,8 +143,6 @@ class RonchigramSimulator:
         g = self._grids.get(key)
         if g is not None:
             return g
-        import torch
-
         cfg = self.cfg
         sx, sy = key
         nx, ny = cfg.size_px * sx, cfg.size_px * sy
@@ -162,8 +161,8 @@ class RonchigramSimulator:
         I, J = np.meshgrid(i, j, indexing="ij")
         sign = np.where((I + J) % 2 == 0, 1.0, -1.0)[box].ravel()
         pw = np.arange(7)
-        vx = torch.from_numpy(np.ascontiguousarray((thx[lox:hix, None] ** pw).astype(np.float32)))
-        vy_t = torch.from_numpy(np.ascontiguousarray((thy[loy:hiy, None] ** pw).T.astype(np.float32)))
+        vx = np.ascontiguousarray((thx[lox:hix, None] ** pw).astype(np.float32))
+        vy_t = np.ascontiguousarray((thy[loy:hiy, None] ** pw).T.astype(np.float32))
         a = amp[box].ravel()
         g = _Grid(
             sx=sx, sy=sy, nx=nx, ny=ny, lox=lox, hix=hix, loy=loy, hiy=hiy,
@@ -182,15 +181,13 @@ class RonchigramSimulator:
         + 2 lambda / alpha (diffraction tail)). (The source size acts as an envelope on the
         sample, not on the footprint.)
         """
-        import torch
-
         C, _ = coefficient_matrix(abs_)
         _, _, (bx, by) = self._foot
-        # torch matmul (threads governed by torch, pinned to 1 inside simulate calls; numpy's
-        # OpenBLAS threads spin badly on a busy machine)
-        Ct = torch.from_numpy(np.array(C, dtype=np.float64))     # a writable copy (C may be read-only)
-        gx = (Ct @ torch.from_numpy(bx)).numpy()
-        gy = (Ct @ torch.from_numpy(by)).numpy()
+        # torch matmul where installed (threads pinned to 1 inside simulate calls; numpy's
+        # OpenBLAS threads spin badly on a busy machine): sim/array_backend.py
+        Ct = np.array(C, dtype=np.float64)     # a writable copy (C may be read-only)
+        gx = matmul(Ct, bx)
+        gy = matmul(Ct, by)
         r = np.sqrt(gx**2 + gy**2).max(axis=1)           # = max |grad chi| / k (ray radius, m)
         cfg = self.cfg
         a = cfg.convergence_semiangle_rad
@@ -206,13 +203,11 @@ class RonchigramSimulator:
         centre relative to the probe position (coma and 3-fold terms move the footprint off it).
         The simulator centres its internal grid on this box, so only the extent has to fit.
         """
-        import torch
-
         C, _ = coefficient_matrix(abs_)
         _, _, (bx, by) = self._foot
-        Ct = torch.from_numpy(np.array(C, dtype=np.float64))
-        gx = (Ct @ torch.from_numpy(bx)).numpy()
-        gy = (Ct @ torch.from_numpy(by)).numpy()
+        Ct = np.array(C, dtype=np.float64)
+        gx = matmul(Ct, bx)
+        gy = matmul(Ct, by)
         a = self.cfg.convergence_semiangle_rad
         extra = float(np.abs(self._coh[0]).max()) * a + 2 * self.wavelength_m / a
         lo = np.stack([gx.min(axis=1), gy.min(axis=1)], axis=1)
@@ -269,7 +264,6 @@ class RonchigramSimulator:
 
     def _intensity(self, C: np.ndarray, pos_px: np.ndarray, sx: int, sy: int | None = None) -> np.ndarray:
         """Noiseless far-field intensity, binned to camera pixels, sum ~ 1. (B, size, size)."""
-        import torch
         sy = sx if sy is None else sy
         tiled = sx == sy and self._use_tiled(sx)
         s = max(sx, sy)
@@ -303,8 +297,8 @@ class RonchigramSimulator:
         coef[:, 1] += self.k * fp[:, 1]                           # tx^0 ty^1
 
         def phase(c: np.ndarray) -> np.ndarray:
-            ct = torch.from_numpy(c.reshape(-1, 7, 7).astype(np.float32))
-            return torch.matmul(g.vx, torch.matmul(ct, g.vy_t)).numpy().reshape(len(c), -1)
+            ct = c.reshape(-1, 7, 7).astype(np.float32)
+            return matmul(g.vx, matmul(ct, g.vy_t)).reshape(len(c), -1)
 
         base = phase(coef)                                        # (B, P)
         wx, wy = g.hix - g.lox, g.hiy - g.loy
@@ -319,12 +313,12 @@ class RonchigramSimulator:
             c = np.sin(ph, out=c)
             c *= g.amp_im
             box.imag = c.reshape(B, wx, wy)
-            psi = torch.fft.ifft2(torch.from_numpy(wave)).numpy()
+            psi = ifft2(wave)
             np.multiply(psi, crop, out=psi)
             if tiled:      # already camera-sized (see sim/tiled_far_field.py)
                 inten, _ = tiled_intensity(psi, self.cfg.size_px, off_px=(s - 1) / 2)
             else:
-                far = torch.fft.fft2(torch.from_numpy(psi)).numpy()
+                far = fft2(psi)
                 inten = np.square(far.real)
                 inten += np.square(far.imag)
             if out is None:
@@ -397,7 +391,7 @@ class RonchigramSimulator:
         single = isinstance(abs_, Aberrations)
         rng = self.rng if rng is None else rng
         C, pos = self._prepare([abs_] if single else abs_, names, scan_shift_m, random_positions, rng)
-        with _torch_single_thread():
+        with single_thread():
             out = self._expected_core(C, pos)
         return out[0] if single else out
 
@@ -430,7 +424,7 @@ class RonchigramSimulator:
             e = self._expected_core(C[sel], pos[sel])
             return self.camera.expose(e, child, noise=noise)
 
-        with _torch_single_thread():
+        with single_thread():
             if B < 16:
                 return work(np.arange(B), rng)
             parts = np.array_split(np.arange(B), 2)
@@ -442,28 +436,6 @@ class RonchigramSimulator:
 _POOL = None
 
 
-class _torch_single_thread:
-    """Run torch ops single-threaded for the duration (restores the previous setting).
-
-    Our batches already run in two Python threads; torch's own intra-op threads on top of
-    them spin against each other (measured: the camera PSF FFT took 8x more CPU with 2 intra-op
-    threads on a busy 2-core machine). Process-global while active, like any torch setting.
-    """
-
-    def __enter__(self):
-        import torch
-
-        self._old = torch.get_num_threads()
-        if self._old != 1:
-            torch.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-
-        if self._old != 1:
-            torch.set_num_threads(self._old)
-        return False
 
 
 def _pool():

@@ -33,22 +33,22 @@ import functools
 
 import numpy as np
 
+from beamloop.sim.array_backend import fft2
+
 __all__ = ["tile_window", "kernel_lag_profile", "tiled_intensity"]
 
 
 @functools.lru_cache(maxsize=8)
 def tile_window(L: int, off_cycles_per_px: float = 0.0, power: int = 1):
-    """(L, L) complex64 torch window: sine taper per axis times a phase ramp.
+    """(L, L) complex64 window: sine taper per axis times a phase ramp.
 
     The ramp ``exp(-2 pi i off r)`` (``off`` in cycles per pixel, per axis) moves the tile's
     FFT bins so that they sample the far field at the camera pixel centres of the caller's
     (possibly half-fine-pixel offset) angular grid.
     """
-    import torch
-
     i = np.arange(L)
     w = np.sin(np.pi * (i + 0.5) / L) ** power * np.exp(-2j * np.pi * off_cycles_per_px * i)
-    return torch.from_numpy(np.outer(w, w).astype(np.complex64))
+    return np.outer(w, w).astype(np.complex64)
 
 
 def kernel_lag_profile(L: int, fold: int = 2, power: int = 2) -> tuple[np.ndarray, float]:
@@ -91,7 +91,6 @@ def tiled_intensity(psi: np.ndarray, L: int, off_px: float = 0.0, drop_fraction:
     Returns (B, L, L) float32 intensities with ``sum = N^2 sum |psi|^2`` (as the exact path's
     binned |FFT_N psi|^2) and the number of tiles transformed.
     """
-    import torch
     from numpy.lib.stride_tricks import sliding_window_view
 
     B, N, N2 = psi.shape
@@ -105,7 +104,7 @@ def tiled_intensity(psi: np.ndarray, L: int, off_px: float = 0.0, drop_fraction:
     H = S // (2 * power)                  # hop
     ov = S // H                           # windows per point per axis
     nb = N // H
-    W = tile_window(S, float(off_px) / N, power).numpy()
+    W = tile_window(S, float(off_px) / N, power)
     out = np.empty((B, L, L), np.float32)
     pad = np.empty((N + S - H, N + S - H), np.complex64)
     n_tiles = 0
@@ -137,7 +136,7 @@ def tiled_intensity(psi: np.ndarray, L: int, off_px: float = 0.0, drop_fraction:
             tiles *= W
             if fold > 1:   # the L-point DFT of an S-long tile = that of its folded sum
                 tiles = tiles.reshape(-1, fold, L, fold, L).sum(axis=(1, 3))
-            F = torch.fft.fft2(torch.from_numpy(tiles)).numpy()
+            F = fft2(tiles)
             f = F.view(np.float32)
             np.square(f, out=f)
             acc += f.sum(axis=0)
