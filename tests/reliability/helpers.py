@@ -17,7 +17,9 @@ def small_config(**kw) -> MicroscopeConfig:
 
 
 def twin_server(**kw) -> TwinServer:
-    return TwinServer(Microscope(small_config(), seed=0), "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", **kw).start()
+    m = Microscope(small_config(), seed=0)
+    m.acquire()  # warm up the simulator (the first frame builds its grids: seconds on a loaded machine)
+    return TwinServer(m, "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", **kw).start()
 
 
 def req(cmd: str, rid: int = 1, **args) -> bytes:
@@ -27,7 +29,7 @@ def req(cmd: str, rid: int = 1, **args) -> bytes:
 class RawClient:
     """A DEALER with a fixed identity, optional CURVE keys; call() returns the decoded reply or None on timeout."""
 
-    def __init__(self, addr: str, identity: bytes | None = None, keys=None, timeout_ms: int = 2000):
+    def __init__(self, addr: str, identity: bytes | None = None, keys=None, timeout_ms: int = 10000):
         self.ctx = zmq.Context()
         self.s = self.ctx.socket(zmq.DEALER)
         self.s.setsockopt(zmq.LINGER, 0)

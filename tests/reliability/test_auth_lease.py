@@ -17,7 +17,7 @@ import time
 import pytest
 import zmq
 
-from beamloop.controller.instruments.zmq_client import NotOwnerError, ZmqTwinBackend
+from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.protocol import messages as P
 from beamloop.controller.serve import keys as K
 from beamloop.controller.serve.twin_server import TwinServer
