@@ -40,6 +40,13 @@ class BoardTimeout(BoardError):
     """No (valid) answer within the timeout: the link dropped or the board is not there."""
 
 
+class BoardValueError(BoardError, TypeError):
+    """A request field that is not an integer in range (a float DAC value is refused, never truncated)."""
+
+
+MAX_ANSWER_BYTES = 4096   # a longer run without a delimiter is garbage: discarded, BoardError
+
+
 class LinkCodec:
     """Sans-I/O protocol logic: request bytes out, answer dicts in."""
 
@@ -55,8 +62,20 @@ class LinkCodec:
         expected = {f for f, _ in c.request}
         if set(fields) != expected:
             raise ValueError(f"{name}: fields {sorted(fields)} given, expected {sorted(expected)}")
+        for f, v in fields.items():
+            if type(v) is not int:  # bool, float, numpy float ...: refused, never truncated
+                if isinstance(v, (np_int_types())) and not isinstance(v, bool):
+                    fields[f] = int(v)
+                    continue
+                raise BoardValueError(f"{name}: field {f!r} must be an integer, got {v!r} ({type(v).__name__}); "
+                                      "nothing sent")
         seq = next(self._seq) & 0xFF
-        return seq, self.proto.encode_frame(c.code, seq, self.proto.pack(c.request, fields))
+        try:
+            body = self.proto.pack(c.request, fields)
+        except (ValueError, OverflowError, TypeError) as exc:  # out of the field's range
+            raise BoardValueError(f"{name}: {exc}; nothing sent") from None
+        # leading delimiter: whatever garbage the board's receiver holds ends as its own (refused) frame
+        return seq, b"\x00" + self.proto.encode_frame(c.code, seq, body)
 
     def parse(self, name: str, seq: int, raw: bytes) -> dict[str, int] | None:
         """Parse one answer (without delimiter) to request ``name``/``seq``.
@@ -77,6 +96,12 @@ class LinkCodec:
         if f.cmd != c.code | p.response_flag:
             raise BoardError(f"answer to {name} has command 0x{f.cmd:02X}")
         return p.unpack(c.response, f.data)
+
+
+def np_int_types() -> tuple:
+    import numpy as np
+
+    return (np.integer,)
 
 
 class _ModelWriter:
@@ -117,6 +142,8 @@ class BoardLink:
         self.codec = LinkCodec(proto)
         self._lock = asyncio.Lock()
         self._hb_task: asyncio.Task | None = None
+        self.discarded_bytes = 0      # stale input flushed before requests
+        self.corrupt_frames = 0       # garbage frames skipped while resynchronising
 
     @classmethod
     async def open_serial(cls, port: str, baud: int | None = None, **kw: Any) -> "BoardLink":
@@ -135,25 +162,57 @@ class BoardLink:
         """Send one command and wait for its answer (BoardRefused / BoardTimeout on failure)."""
         async with self._lock:
             seq, raw = self.codec.request(name, **fields)
+            self._flush_input()
             self.writer.write(raw)
             await self.writer.drain()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.timeout
+            bad_frame: BoardRefused | None = None
             while True:
                 left = deadline - loop.time()
                 if left <= 0:
+                    if bad_frame is not None:
+                        raise bad_frame
                     raise BoardTimeout(f"no answer to {name} (seq {seq}) within {self.timeout} s")
                 try:
                     frame = await asyncio.wait_for(self.reader.readuntil(b"\x00"), left)
                 except asyncio.TimeoutError:
+                    if bad_frame is not None:
+                        raise bad_frame from None
                     raise BoardTimeout(f"no answer to {name} (seq {seq}) within {self.timeout} s") from None
                 except asyncio.IncompleteReadError:
                     raise BoardTimeout(f"link closed while waiting for {name}") from None
+                except asyncio.LimitOverrunError as exc:
+                    self._flush_input()
+                    raise BoardError(f"answer to {name}: {exc.consumed} bytes without a frame delimiter "
+                                     "(garbage on the line); input flushed") from None
                 if len(frame) <= 1:
                     continue
-                out = self.codec.parse(name, seq, frame[:-1])
+                if len(frame) > MAX_ANSWER_BYTES:
+                    self.corrupt_frames += 1
+                    raise BoardError(f"answer to {name}: a {len(frame)}-byte frame (max {MAX_ANSWER_BYTES}); discarded")
+                try:
+                    out = self.codec.parse(name, seq, frame[:-1])
+                except BoardRefused as exc:
+                    if exc.name == "BAD_FRAME" and bad_frame is None:
+                        # may be the board refusing the garbage ahead of our frame (its seq byte matched
+                        # by chance): our own answer follows; short wait for it, else report this one
+                        bad_frame = exc
+                        deadline = min(deadline, loop.time() + 0.05)
+                        continue
+                    raise
+                except BoardError:
+                    self.corrupt_frames += 1   # garbage before our answer: skip it and resynchronise
+                    continue
                 if out is not None:
                     return out
+
+    def _flush_input(self) -> None:
+        """Drop whatever is buffered on the reader (stale answers, glitch bytes) before a request."""
+        buf = getattr(self.reader, "_buffer", None)
+        if buf:
+            self.discarded_bytes += len(buf)
+            buf.clear()
 
     # ---- commands -------------------------------------------------------------------
     async def ping(self) -> dict[str, int]:
