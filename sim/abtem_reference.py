@@ -21,7 +21,6 @@ Units: SI at the interface (m, rad, eV); abTEM gets Angstrom and mrad inside.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

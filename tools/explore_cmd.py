@@ -35,7 +35,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         record and a picture (survey + points in order, predicted map, uncertainty)."""
         import asyncio
 
-        import numpy as np
         import torch
 
         torch.set_num_threads(1)

@@ -17,7 +17,6 @@ from beamloop.controller.core.backend import (
     ConnectionLostError,
     Frame,
     KnobInfo,
-    KnobLimitError,
     MicroscopeBackend,
     PointMeasurement,
     ProbeLimitError,

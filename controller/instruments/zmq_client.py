@@ -68,7 +68,7 @@ class ZmqTwinBackend(MicroscopeBackend):
     stream_queue: how many streamed frames :meth:`frames` buffers (oldest dropped).
     rcvhwm: frames ZeroMQ may queue on the data socket before pushing back on the
     instrument (whose own queue then drops frames; losses show as sequence gaps).
-    keys: :class:`~beamloop.controller.serve.keys.ClientKeys` for a CURVE instrument (or None).
+    keys: :class:`~beamloop.controller.protocol.keys.ClientKeys` for a CURVE instrument (or None).
     lease_ttl_s: take the lease at :meth:`connect` with this time-to-live (s); None: the first
     write takes it with the instrument's default. The client has a random routing id (:attr:`client_id`), kept
     across reconnects: the instrument routes this client's ``acquire`` frames to it alone and
@@ -137,7 +137,7 @@ class ZmqTwinBackend(MicroscopeBackend):
             self._data.setsockopt(zmq.LINGER, 0)
             self._data.setsockopt(zmq.MAXMSGSIZE, 1 << 30)   # no single frame larger than 1 GiB
             if self.keys is not None:
-                from beamloop.controller.serve.keys import apply_client
+                from beamloop.controller.protocol.keys import apply_client
 
                 apply_client(self._data, self.keys)
             self._data.setsockopt(zmq.SUBSCRIBE, P.STREAM_TOPIC)
@@ -219,7 +219,7 @@ class ZmqTwinBackend(MicroscopeBackend):
         s.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         s.setsockopt(zmq.ROUTING_ID, self.routing_id)
         if self.keys is not None:
-            from beamloop.controller.serve.keys import apply_client
+            from beamloop.controller.protocol.keys import apply_client
 
             apply_client(s, self.keys)
         s.connect(self.control_addr)

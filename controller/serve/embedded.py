@@ -19,7 +19,7 @@ DATA_HWM_FRAMES = 4000
 
 
 def _make_server(config, seed, control_addr, data_addr, pace, prepare, data_hwm, keys_dir, lease_ttl_s):
-    from beamloop.controller.serve.keys import server_keys
+    from beamloop.controller.protocol.keys import server_keys
     from beamloop.controller.serve.twin_server import TwinServer
 
     microscope = Microscope(config, seed=seed)

@@ -39,7 +39,7 @@ import zmq
 
 from beamloop.controller.core.backend import KnobLimitError, MicroscopeBackend, UnknownKnobError
 from beamloop.controller.protocol import messages as P
-from beamloop.controller.serve import keys as K
+from beamloop.controller.protocol import keys as K
 from beamloop.controller.serve import streams as S
 from beamloop.controller.serve.lease import DEFAULT_TTL_S, Lease
 from beamloop.controller.serve.scheduler import FairQueue, QueueFull

@@ -36,7 +36,7 @@ class RawClient:
         if identity:
             self.s.setsockopt(zmq.ROUTING_ID, identity)
         if keys is not None:
-            from beamloop.controller.serve.keys import apply_client
+            from beamloop.controller.protocol.keys import apply_client
 
             apply_client(self.s, keys)
         self.s.RCVTIMEO = self.s.SNDTIMEO = timeout_ms

@@ -19,7 +19,7 @@ import zmq
 
 from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.protocol import messages as P
-from beamloop.controller.serve import keys as K
+from beamloop.controller.protocol import keys as K
 from beamloop.controller.serve.twin_server import TwinServer
 from beamloop.sim.microscope import Microscope
 
