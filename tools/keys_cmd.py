@@ -1,4 +1,4 @@
-"""``beamloop keys generate|list``: CURVE key files for the instrument link (controller/serve/keys.py)."""
+"""``beamloop keys generate|list``: CURVE key files for the instrument link (controller/protocol/keys.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(keys, name="keys")
 
     def _dir(d: Optional[Path]) -> Path:
-        from beamloop.controller.serve.keys import DEFAULT_KEYS_DIR
+        from beamloop.controller.protocol.keys import DEFAULT_KEYS_DIR
 
         return d or DEFAULT_KEYS_DIR
 
@@ -23,7 +23,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         name: str = typer.Option("client", "--name", help="Name of the client key pair to create and authorise."),
     ) -> None:
         """Create a client key pair (authorised on the server) and, if missing, the server pair."""
-        from beamloop.controller.serve.keys import KeyFileError, generate as gen
+        from beamloop.controller.protocol.keys import KeyFileError, generate as gen
 
         try:
             written = gen(_dir(keys_dir), name)
@@ -37,7 +37,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @keys.command("list")
     def list_(keys_dir: Optional[Path] = typer.Option(None, "--dir", help="Key directory.")) -> None:
         """List the key files: name, role, public key, whether the secret is here, whether authorised."""
-        from beamloop.controller.serve.keys import KeyFileError, list_keys
+        from beamloop.controller.protocol.keys import KeyFileError, list_keys
 
         d = _dir(keys_dir)
         try:

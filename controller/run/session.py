@@ -79,7 +79,7 @@ class AlignRequest:
     data: str | None = None
     calibration: Path | None = None
     extra_options: dict[str, Any] = field(default_factory=dict)
-    keys: Path | None = None          # CURVE key directory (controller/serve/keys.py); None: no keys (loopback)
+    keys: Path | None = None          # CURVE key directory (controller/protocol/keys.py); None: no keys (loopback)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)  # record followers (live view)
 
 
@@ -142,7 +142,7 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
 
         client_keys = None
         if req.keys is not None:
-            from beamloop.controller.serve.keys import client_keys as load_client_keys
+            from beamloop.controller.protocol.keys import client_keys as load_client_keys
 
             client_keys = load_client_keys(req.keys)
         backend = ZmqTwinBackend(ctrl, data, keys=client_keys)
