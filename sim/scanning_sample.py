@@ -5,9 +5,10 @@ varying thickness (random wedge + correlated roughness) of a square-lattice matr
 spherical precipitates of a heavier phase, each wrapped in a solute-depleted shell. What
 differs, per precipitate, and what a 4D-STEM measurement sees:
 
-* **charge.** Segregation at the shell leaves a space charge; its projected potential
-  ``Phi0 exp(-r^2 / 2 Rc^2)`` (V m, Rc = radius + shell/2) deflects the beam radially, so the
-  centre of mass (CoM) of the diffraction pattern shows a ring. ``Phi0`` grows with the
+* **charge.** Segregation at the shell leaves a space-charge double layer: the projected
+  potential steps by ``Phi0`` (V m) across the shell (an erfc profile centred mid-shell, width
+  the shell's), which deflects the beam radially there, so the centre of mass (CoM) of the
+  diffraction pattern shows a ring on the shell. ``Phi0`` grows with the
   shell's depletion ``s`` (in [0, 1]) times a random factor: the survey shows the shell as a
   dark rim, so HAADF patches are *correlated with* the field, not identical to it.
 * **mean inner potential.** Every precipitate (charged or not) has a higher mean inner
@@ -76,7 +77,7 @@ class FilmParams:
     mip_shell_V: float = -0.5               # shell MIP relative to the matrix
     yield_per_m: float = 3.0e6              # HAADF (high-angle incoherent) scattering per metre of matrix
     shell_yield_drop: float = 0.6           # shell yield = matrix x (1 - drop x depletion)
-    max_charge_Vm: float = 3.0e-7           # space charge at depletion 1 (V m)
+    max_charge_Vm: float = 1.2e-7           # space-charge potential step at depletion 1 (V m)
     edge_blur_m: float = 0.3e-9             # interfaces are this sharp (Gaussian sigma)
 
 
@@ -112,6 +113,12 @@ class SampleFields:
         k = 2 * math.pi / self.lattice_m
         return (self.vz_smooth_Vm[w] + self.lattice_Vm[w] * (np.cos(k * X) + np.cos(k * Y))
                 + self.superlattice_Vm[w] * (np.cos(0.5 * k * X) + np.cos(0.5 * k * Y)))
+
+
+def _erfc(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erfc
+
+    return erfc(x)
 
 
 def _gauss_blur(a: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -166,8 +173,8 @@ class PrecipitateFilm:
             core_yield += q.z_ratio * c_core
             shell_yield += (1.0 - p.shell_yield_drop * q.depletion) * c_shell
             order_len += q.order * c_core
-            rc = q.radius_m + 0.5 * q.shell_m
-            charge += q.charge_Vm * np.exp(-0.5 * (r / rc) ** 2)
+            # space-charge double layer across the shell: a potential step of charge_Vm
+            charge += q.charge_Vm * 0.5 * _erfc((r - q.radius_m - 0.5 * q.shell_m) / (math.sqrt(2) * 0.5 * q.shell_m))
         inc_len = np.minimum(core_len + shell_len, 0.95 * t)   # precipitates live inside the film
         scale = np.where(core_len + shell_len > 0, inc_len / np.maximum(core_len + shell_len, 1e-30), 1.0)
         core_len, shell_len = core_len * scale, shell_len * scale

@@ -35,10 +35,16 @@ def extract_patches(image: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(win)
 
 
-def patch_features(image: np.ndarray, size: int = 11, n_components: int = 16) -> np.ndarray:
+def patch_features(image: np.ndarray, size: int = 11, n_components: int = 8, smooth_px: float = 1.0) -> np.ndarray:
     """(nx * ny, n_components) PCA scores of the standardised survey's patches (row-major
-    over (ix, iy)), each component scaled to unit variance."""
+    over (ix, iy)), each component scaled to unit variance. The survey is first smoothed
+    with a Gaussian of ``smooth_px`` (shot noise would otherwise dominate the small
+    components)."""
+    from scipy.ndimage import gaussian_filter
+
     img = np.asarray(image, dtype=np.float64)
+    if smooth_px > 0:
+        img = gaussian_filter(img, smooth_px, mode="reflect")
     img = (img - img.mean()) / (img.std() + 1e-12)
     p = extract_patches(img, size).reshape(img.shape[0] * img.shape[1], -1)
     p = p - p.mean(axis=0)
@@ -59,10 +65,10 @@ class DKLConfig:
     hidden: tuple[int, ...] = (32, 16)
     embed_dim: int = 2
     iters_first: int = 150
-    iters_update: int = 40
+    iters_update: int = 20
     lr: float = 0.02
-    weight_decay: float = 1e-3
-    noise_min: float = 1e-3
+    weight_decay: float = 1e-2
+    noise_min: float = 1e-2
     seed: int = 0
 
 

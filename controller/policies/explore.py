@@ -48,7 +48,7 @@ class ExploreConfig:
     acquisition: str = "ei"
     n_init: int = 8
     patch_px: int = 11
-    n_components: int = 16
+    n_components: int = 8
     ucb_beta: float = 4.0
     ei_xi: float = 0.01
     thompson_candidates: int = 1024
