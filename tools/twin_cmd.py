@@ -63,7 +63,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
                                                      "C21.x": 300e-9, "C21.y": 300e-9})
         import zmq
 
-        from beamloop.controller.serve.keys import InsecureBindError, KeyFileError, check_bind, server_keys
+        from beamloop.controller.protocol.keys import InsecureBindError, KeyFileError, check_bind, server_keys
 
         try:
             server_k = server_keys(keys) if keys is not None else None
