@@ -35,6 +35,7 @@ import numpy as np
 from beamloop.controller.core.backend import (BackendError, ConnectionLostError, Frame, KnobInfo, KnobLimitError,
                                               MicroscopeBackend, UnknownKnobError)
 from beamloop.controller.instruments.profile import InstrumentProfile
+from beamloop.models.validation.usim_headless import HeadlessUsim
 
 
 class NionInstrument(MicroscopeBackend):
@@ -205,7 +206,7 @@ def from_registry(profile: InstrumentProfile, **kw) -> NionInstrument:
     return NionInstrument(profile, sc, cam, **kw)
 
 
-class UsimSession:
+class UsimSession(HeadlessUsim):
     """nionswift-usim headless (no Qt, no Swift UI): its STEM controller and Ronchigram camera.
 
     usim is an *instrument under test*: beamloop never trains on its frames. The methods
@@ -218,31 +219,7 @@ class UsimSession:
              "C21.x": "C21Control.x", "C21.y": "C21Control.y", "C23.x": "C23Control.x", "C23.y": "C23Control.y"}
 
     def __init__(self, noise: bool = True, sample_index: int = 0):
-        import logging
-
-        from nion.instrumentation import camera_base
-        from nion.usim_device import DeviceConfiguration
-
-        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
-        self.config = DeviceConfiguration.AcquisitionContextConfiguration(sample_index=sample_index,
-                                                                          set_configuration_location=False)
-        try:  # Swift's camera settings want the thread's event loop (gone after an asyncio.run)
-            asyncio.get_event_loop_policy().get_event_loop()
-        except RuntimeError:
-            asyncio.set_event_loop(asyncio.new_event_loop())
-        self.config.run()
-        self.stem_controller = self.config.instrument
-        try:
-            self.camera = camera_base.CameraHardwareSource3(
-                self.config.instrument_id, self.config.ronchigram_camera_device, self.config.ronchigram_camera_settings,
-                None, "ronchigram")
-        except BaseException:  # do not leave usim's camera threads running
-            self.config.ronchigram_camera_device.close()
-            self.config.eels_camera_device.close()
-            self.config.stop()
-            raise
-        self.config.ronchigram_camera_device.simulator.noise.enabled = bool(noise)
-        self._closed = False
+        super().__init__(noise=noise, sample_index=sample_index)
 
     def instrument(self, profile: InstrumentProfile, **kw) -> NionInstrument:
         return NionInstrument(profile, self.stem_controller, self.camera, **kw)
@@ -258,20 +235,3 @@ class UsimSession:
                 raise KeyError(f"usim oracle: no hidden offset for {k!r}; known {sorted(self.TRUTH)}")
             self.stem_controller.SetVal(self.TRUTH[k], float(self.stem_controller.GetVal(k)) + float(off))
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.camera.stop_playing()
-        except Exception:  # noqa: BLE001
-            pass
-        self.camera.close()                          # closes the Ronchigram camera device too
-        self.config.eels_camera_device.close()       # its thread would keep the process alive
-        self.config.stop()
-
-    def __enter__(self) -> "UsimSession":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

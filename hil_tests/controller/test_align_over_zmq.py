@@ -73,6 +73,7 @@ def test_twin_dying_mid_run_pauses_and_reports_last_confirmed_setting():
     async def main():
         backend = ZmqTwinBackend(ctrl, data, timeout_s=2.0, acquire_timeout_s=60.0, heartbeat_s=0)
         await backend.connect()
+        await backend.set({"C10": 80e-9, "C12.x": -60e-9})   # misaligned: an aligned twin converges at frame 1
         try:
             pol = make_policy("bo", seed=0, **policy_options("bo", AXES, max_frames=10))
             return await run_alignment(backend, pol, AXES, on_event=on_event, retry_s=0.2, max_pause_s=3.0)
@@ -84,6 +85,7 @@ def test_twin_dying_mid_run_pauses_and_reports_last_confirmed_setting():
     finally:
         stop()
     kinds = [e.kind for e in events]
+    assert kinds.count("step") == 2, kinds       # the kill came mid-run, not after convergence
     assert "paused" in kinds
     assert res.status == "connection_lost"
     assert res.frames == 2

@@ -11,13 +11,14 @@ transposed from usim's ``[y, x]`` rows to the twin's ``[x, y]``, multiplied by t
 aperture disc (usim draws no aperture at all: a real column always has one, and the twin's
 features rely on its edge) and scaled to ``dose_e``. Facts: usim's default C10 is 500 nm and with
 every aberration exactly 0 it returns a blank frame (a label is never exactly 0 here); ~1.7 s
-per frame, twice that after a state change (one stale frame discarded). :meth:`UsimRonchigram.close` closes its EELS camera (its thread keeps the process alive).
+per frame, twice that after a state change (one stale frame discarded). Bring-up and shut-down: :mod:`.usim_headless`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from beamloop.models.validation.usim_headless import HeadlessUsim
 from beamloop.models.validation.common import (AXES, ValidationSpec, aperture_disc, cache_path, load_set, pair_states,
                                                resample_to_camera, save_set, validation_labels)
 
@@ -26,22 +27,18 @@ class UsimRonchigram:
     """A headless usim and its Ronchigram camera, as a pair renderer (context manager)."""
 
     def __init__(self, spec: ValidationSpec = ValidationSpec(), sample_index: int = 1, binning: int = 2):
-        import logging
-
-        from nion.instrumentation import camera_base
-        from nion.usim_device import DeviceConfiguration
-
-        logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
         self.spec = spec
-        self.config = DeviceConfiguration.AcquisitionContextConfiguration(sample_index=sample_index,
-                                                                          set_configuration_location=False)
-        self.config.run()
-        self.instrument = self.config.instrument
-        self.camera = camera_base.CameraHardwareSource3(
-            self.config.instrument_id, self.config.ronchigram_camera_device, self.config.ronchigram_camera_settings,
-            None, "ronchigram")
-        self.config.ronchigram_camera_device.simulator.noise.enabled = False
-        self._closed = False
+        self.usim = HeadlessUsim(noise=False, sample_index=sample_index)
+        self.instrument, self.camera = self.usim.stem_controller, self.usim.camera
+        try:
+            self._configure(spec, binning)
+        except BaseException:
+            self.usim.close()
+            raise
+        self._disc = aperture_disc(spec)
+        self._stale = True
+
+    def _configure(self, spec: ValidationSpec, binning: int) -> None:
         inst = self.instrument
         inst.SetVal("EHT", float(spec.energy_eV))
         inst.SetVal("ConvergenceAngle", float(spec.convergence_semiangle_rad))
@@ -51,8 +48,6 @@ class UsimRonchigram:
         fp.binning = int(binning)
         fp.exposure_ms = 10
         self.camera.set_current_frame_parameters(fp)
-        self._disc = aperture_disc(spec)
-        self._stale = True
 
     def set_state(self, state: dict) -> None:
         """Set the aligned aberrations (m, Nion names) on the instrument; the next :meth:`frame`
@@ -95,16 +90,7 @@ class UsimRonchigram:
         return out
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.camera.stop_playing()
-        except Exception:  # noqa: BLE001 - closing must not fail
-            pass
-        self.camera.close()
-        self.config.eels_camera_device.close()      # its thread would keep the process alive
-        self.config.stop()
+        self.usim.close()
 
     def __enter__(self) -> "UsimRonchigram":
         return self

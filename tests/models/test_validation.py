@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,7 @@ def test_usim_frame_in_the_twin_geometry():
     from beamloop.models.validation.usim_pairs import UsimRonchigram
 
     spec = ValidationSpec(n_pairs=1)
+    asyncio.run(asyncio.sleep(0))   # leaves the main thread without an event loop, as any earlier run does
     with UsimRonchigram(spec) as u:
         p = u.render(np.array([[20e-9, 10e-9, -10e-9, 2e-7, 1e-7]]))
         st = u.state()
