@@ -40,7 +40,9 @@ class JobConfig:
     ``rad_per_px``, ``profile``; see :class:`~beamloop.controller.run.record.RunRecorder`);
     listeners: called with every record message (``RunRecorder.subscribe``), e.g. the live view;
     events: things that happened before the record existed (``{"kind", "message", "t", **fields}``,
-    e.g. the knob calibration and its frame count), written first."""
+    e.g. the knob calibration and its frame count), written first; frame_blocks: frames taken before
+    the record existed (``{"name", "images", "settings", "knobs", "description"}``, e.g. the
+    calibration's, :class:`~beamloop.controller.run.frame_tap.FrameTap`), written as NXdata."""
 
     axes: list[str]
     policy: str = "nn"  # the CLI's default (registry DEFAULT_POLICY)
@@ -54,6 +56,7 @@ class JobConfig:
     instrument: dict[str, Any] = field(default_factory=dict)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    frame_blocks: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -139,6 +142,9 @@ async def run_job(
     for ev in cfg.events:
         ev = dict(ev)
         rec.event(ev.pop("kind"), ev.pop("message", ""), ev.pop("t", None), **ev)
+    for blk in cfg.frame_blocks:
+        rec.frames_block(blk["name"], blk["images"], blk.get("settings"), blk.get("description", ""),
+                         knobs=list(blk.get("knobs", [])))
     outcome: JobOutcome | None = None
     try:
         if cfg.start_offsets:  # the embedded twin's misaligned start: recorded like any command

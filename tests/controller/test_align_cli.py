@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from typer.testing import CliRunner
 
 from beamloop.tools.cli import app
@@ -62,7 +64,12 @@ def test_main_job_default_nn_aligns_the_embedded_twin(tmp_path):
     assert cal["frames"] > 0 and set(cal["play_m"]) == {"C10", "C12.x", "C12.y"}
     from beamloop.controller.run.record import read_run
 
-    n_frames = read_run(next(tmp_path.glob("align-*.h5")))["frames"]["images"].shape[0]  # loop + reference + verification
+    run = read_run(next(tmp_path.glob("align-*.h5")))
+    n_frames = run["frames"]["images"].shape[0]  # loop + reference + verification
+    cal_frames = run["calibration_frames"]  # the calibration's frames are in the record, with their settings
+    assert cal_frames["data"].shape[0] == cal["frames"] == cal_frames["setting"].shape[0]
+    assert cal_frames["data"].shape[1:] == run["frames"]["images"].shape[1:]
+    assert np.ptp(cal_frames["setting"], axis=0).max() > 0   # the knobs did move between the frames
     assert "residual" in res.output and "C21.x" in res.output
     res2 = CliRunner().invoke(app, ["align", "--quiet", "--seed", "4", "--out", str(tmp_path / "b"),
                                     "--calibration", str(cals[0])])
