@@ -16,6 +16,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         instrument: str = typer.Option("twin", help="twin (in-process scanning twin; other instruments: "
                                        "any backend implementing the scan interface)"),
         sample_seed: int = typer.Option(0, "--sample-seed", help="twin: seed of the random precipitate film"),
+        grid: int = typer.Option(64, help="twin: scan positions per side (1 nm steps)"),
         strategy: str = typer.Option("dkl", help="dkl | gp | random | grid | survey"),
         acquisition: str = typer.Option("ei", help="ei | ucb | thompson (dkl, gp)"),
         scalarizer: str = typer.Option("com", help="com (|centre of mass|) | dpc | ratio | user"),
@@ -53,7 +54,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             cfg = ExploreJobConfig(budget=budget, keep_frames=keep_frames, scalarizer_name=scalarizer, policy=pcfg)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        twin = make_twin(sample_seed)
+        from beamloop.sim.scanning_twin import ScanConfig
+
+        if grid < 32:
+            raise typer.BadParameter(f"grid {grid}: the twin's random film needs at least 32 x 32 positions of 1 nm")
+        twin = make_twin(sample_seed, ScanConfig(nx=grid, ny=grid))
         truth = truth_map(twin, scalarizer) if show_truth and scalarizer in ("com", "ratio") else None
         res = asyncio.run(run_explore(ScanTwinBackend(twin), scal, cfg, out_dir=out, name=name, truth=truth))
         ny = res.survey.shape[1]

@@ -41,8 +41,12 @@ DKL_ACQ = ("ei", "ucb", "thompson")
 
 
 def make_twin(seed: int, scan: ScanConfig | None = None) -> ScanningTwin:
+    """Sample ``seed``: a random film on ``scan``'s field, 9 precipitates per (64 nm)^2 (at
+    least 2), the twin's noise seeded with ``seed`` too."""
     scan = scan or ScanConfig()
-    film = random_film(seed, field_m=scan.field_m)
+    fx, fy = scan.field_m
+    n = max(2, int(round(9 * fx * fy / (63e-9 * 63e-9))))
+    film = random_film(seed, field_m=scan.field_m, n_precipitates=n)
     return ScanningTwin(film, scan, seed=seed)
 
 

@@ -2,7 +2,10 @@
 
 NeXus layout (written with :class:`beamloop.controller.run.nexus.NexusFile`; lengths in m):
 
+``/``                      NXroot, ``format = "beamloop-explore"``, ``format_version`` (as the alignment
+                           record's ``beamloop-align-run``; :func:`read_run` opens both)
 ``/entry``                 NXentry, attrs ``definition = "beamloop-explore"``, ``format_version``
+``/entry/process``         NXprocess: ``program``, ``git_commit``, ``git_dirty``, ``versions`` (provenance)
 ``/entry/config``          NXnote: ``data`` = the run configuration (JSON)
 ``/entry/survey``          NXdata: ``data`` (nx, ny) survey counts, axes ``x``, ``y`` (m), attr ``detector``
 ``/entry/measurements``    NXdata, growing one row per measurement: ``value`` (the scalar) vs
@@ -27,7 +30,7 @@ import numpy as np
 
 from beamloop.controller.run.nexus import NexusFile, to_json
 
-__all__ = ["ExploreRecord", "FORMAT", "FORMAT_VERSION", "plot_run"]
+__all__ = ["ExploreRecord", "FORMAT", "FORMAT_VERSION", "plot_run", "read_explore"]
 
 FORMAT = "beamloop-explore"
 FORMAT_VERSION = 1
@@ -38,10 +41,20 @@ class ExploreRecord:
 
     def __init__(self, path: str | Path, config: dict[str, Any], keep_frames: bool = False,
                  frame_shape: tuple[int, int] | None = None):
-        self.nx = NexusFile(path, creator="beamloop explore")
+        from beamloop.controller.run.provenance import git_state, software_versions
+
+        self.nx = NexusFile(path, creator="beamloop explore", format=FORMAT, format_version=FORMAT_VERSION)
         self.path = self.nx.path
         e = self.nx.group("entry", "NXentry", definition=FORMAT, format_version=FORMAT_VERSION,
                           start_time=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        proc = self.nx.group("entry/process", "NXprocess")
+        git = git_state()
+        self.nx.field(proc, "program", "beamloop explore")
+        self.nx.field(proc, "git_commit", git.get("commit", "unknown"))
+        self.nx.field(proc, "git_dirty", git.get("dirty", "unknown"))
+        vg = self.nx.group("entry/process/versions", "NXnote")
+        for k, v in software_versions().items():
+            vg.attrs[k] = v
         self.nx.field(self.nx.group("entry/config", "NXnote"), "data", to_json(config))
         self.nx.field(e, "type", "application/json")
         g = self.nx.nxdata("entry/measurements", "value", ["step"], title="scalarized measurements in order")
@@ -102,6 +115,41 @@ class ExploreRecord:
 
     def close(self) -> None:
         self.nx.close()
+
+
+def read_explore(path: str | Path) -> dict[str, Any]:
+    """Load an explore record into plain Python/numpy: ``format``, ``config`` (dict),
+    ``provenance``, ``survey`` (``data``, ``x``, ``y``, ``detector``), ``measurements`` (one
+    array per column, in order), ``prediction`` (``mean``, ``std``, ``x``, ``y``, or None) and
+    ``result`` (attrs). ``read_run`` in ``run.record`` dispatches here for this format."""
+    import json
+
+    import h5py
+
+    def table(g):
+        return {k: (v.asstr()[()] if h5py.check_string_dtype(v.dtype) else v[()])
+                for k, v in g.items() if isinstance(v, h5py.Dataset)}
+
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != FORMAT:
+            raise ValueError(f"path: {path} is not a beamloop explore record (format {f.attrs.get('format')!r})")
+        e = f["entry"]
+        proc = e["process"]
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": int(f.attrs["format_version"]),
+            "config": json.loads(e["config/data"].asstr()[()]),
+            "provenance": {"git_commit": proc["git_commit"].asstr()[()], "git_dirty": proc["git_dirty"].asstr()[()],
+                           "versions": dict(proc["versions"].attrs)},
+            "survey": None, "prediction": None,
+            "measurements": table(e["measurements"]),
+            "result": dict(e["result"].attrs) if "result" in e else {},
+        }
+        if "survey" in e:
+            out["survey"] = {**table(e["survey"]), "detector": e["survey"].attrs.get("detector")}
+        if "prediction" in e:
+            out["prediction"] = table(e["prediction"])
+        return out
 
 
 def plot_run(path: str | Path, survey: np.ndarray, step_m: float, indices: list[int], values: list[float],

@@ -354,7 +354,15 @@ def read_run(path: str | Path) -> dict[str, Any]:
     Keys: ``axes``, ``config``, ``versions``, ``knobs``, ``instrument``, ``provenance``,
     ``frames`` (``images``, ``frame``/``step``, ``setting``, ``true_aberration``, ``meta_json`` ...),
     ``steps``, ``commands``, ``events``, ``result`` and one per :meth:`RunRecorder.extra` group.
+    An explore record (``format="beamloop-explore"``) comes back as
+    :func:`~beamloop.controller.run.explore_record.read_explore` returns it.
     """
+    with h5py.File(path, "r") as f:
+        fmt = f.attrs.get("format")
+    if fmt == "beamloop-explore":      # the explore (4D-STEM) record: its own layout, same NeXus conventions
+        from beamloop.controller.run.explore_record import read_explore
+
+        return read_explore(path)
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"path: {path} is not a beamloop alignment run record")
