@@ -59,6 +59,19 @@ def _loop_frames(run: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return step[sel], np.asarray(fr["setting"], float)[sel], truth[sel]
 
 
+def verification_truth(run: dict[str, Any]) -> tuple[int, np.ndarray] | None:
+    """``(frame number, truth (m) per axis)`` of the verification frame at the final setting (the
+    last frame after the loop), or None if there is none or the instrument reports no truth."""
+    fr = run["frames"]
+    step = np.asarray(fr.get("frame", fr.get("step", [])), int)
+    n_steps = len(run["steps"].get("step", []))
+    after = np.flatnonzero(step > n_steps)
+    if not len(after) or "true_aberration" not in fr:
+        return None
+    truth = np.asarray(fr["true_aberration"], float)[after[-1]]
+    return (int(step[after[-1]]), truth) if np.isfinite(truth).any() else None
+
+
 def centre_truth(run: dict[str, Any]) -> np.ndarray:
     """Truth (m) per loop frame; for ``nn`` estimate steps the mean of the pair (the truth at the
     setting the network estimated, without the pair's +-delta defocus)."""
@@ -101,6 +114,7 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
     k = np.asarray(steps.get("step", np.arange(1, len(cost) + 1)), int)
     frames_k, setting, _ = _loop_frames(run)
     truth = centre_truth(run)
+    verified = verification_truth(run)
     panels: list[tuple[str, Any]] = []
     groups: dict[str, list[str]] = {}
     for a in axes:
@@ -146,12 +160,18 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
                     c = axis_colour(a, j)
                     if src is not None:
                         ax.plot(frames_k, src[:, j] * scale, "o-", ms=3, color=c, label=a)
+                        if verified is not None and len(frames_k):  # the final setting, as verified
+                            ax.plot([frames_k[-1], verified[0]], [src[-1, j] * scale, verified[1][j] * scale],
+                                    "--", color=c, lw=1)
+                            ax.plot(verified[0], verified[1][j] * scale, "*", ms=10, color=c)
                     else:
                         ax.plot(k, est[:, j] * scale, "o-", ms=3, color=c, label=f"{a} (estimate)")
                 band = max(tol[a] for a in names) * scale
                 ax.axhspan(-band, band, color="g", alpha=0.12, lw=0, label=f"tolerance +-{band:g} {unit}")
                 ax.axhline(0, color="k", lw=0.6)
                 what = "true aberration" if src is not None else "estimated residual"
+                if src is not None and verified is not None:
+                    ax.plot([], [], "k*", ms=8, ls="none", label="verified at final setting")
                 ax.set(xlabel="frame", ylabel=f"{what} ({unit})", title=f"residual per axis ({unit})")
                 integer_ticks(ax)
                 ax.legend(ncol=2)
@@ -217,6 +237,9 @@ def write_report(path: str | Path, run: dict[str, Any], landscape: Any = None) -
                 if a in start and b in start:
                     ax.plot(start[a] * sa, start[b] * sb, "rs", ms=9, mfc="none", label="start")
                 if a in final and b in final:
+                    if len(setting):  # the last correction, applied after the last loop frame
+                        ax.plot([setting[-1, i] * sa, final[a] * sa], [setting[-1, j] * sb, final[b] * sb],
+                                "r--", lw=1)
                     ax.plot(final[a] * sa, final[b] * sb, "r*", ms=14, label="final")
                 cb = fig.colorbar(sc, ax=ax, label="frame")
                 cb.locator = __import__("matplotlib.ticker", fromlist=["MaxNLocator"]).MaxNLocator(integer=True)
