@@ -13,8 +13,11 @@ import typer
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("explore")
     def explore(
-        instrument: str = typer.Option("twin", help="twin (in-process scanning twin; other instruments: "
-                                       "any backend implementing the scan interface)"),
+        microscope: Optional[str] = typer.Option(None, "--microscope", help="control address of a served scanning "
+                                                 "instrument (tcp://host:port, e.g. `beamloop scan-twin`); default: "
+                                                 "the scanning twin in-process"),
+        data: Optional[str] = typer.Option(None, "--data", help="its data address (default: control port + 1)"),
+        timeout: float = typer.Option(10.0, help="--microscope: reply timeout (s)"),
         sample_seed: int = typer.Option(0, "--sample-seed", help="twin: seed of the random precipitate film"),
         grid: int = typer.Option(64, help="twin: scan positions per side (1 nm steps)"),
         strategy: str = typer.Option("dkl", help="dkl | gp | random | grid | survey"),
@@ -45,9 +48,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from beamloop.controller.policies.explore import ExploreConfig
         from beamloop.controller.run.explore_job import ExploreJobConfig, run_explore
 
-        if instrument != "twin":
-            raise typer.BadParameter(f"instrument {instrument!r}: only the in-process scanning twin is wired here "
-                                     "so far (the served protocol has no scan commands yet)")
         try:
             scal = make_scalarizer(scalarizer, num=num, den=den, fn=fn)
             pcfg = ExploreConfig(strategy=strategy, acquisition=acquisition, seed=seed, n_init=n_init, ucb_beta=beta)
@@ -58,9 +58,32 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         if grid < 32:
             raise typer.BadParameter(f"grid {grid}: the twin's random film needs at least 32 x 32 positions of 1 nm")
-        twin = make_twin(sample_seed, ScanConfig(nx=grid, ny=grid))
-        truth = truth_map(twin, scalarizer) if show_truth and scalarizer in ("com", "ratio") else None
-        res = asyncio.run(run_explore(ScanTwinBackend(twin), scal, cfg, out_dir=out, name=name, truth=truth))
+        if microscope is None:
+            twin = make_twin(sample_seed, ScanConfig(nx=grid, ny=grid))
+            truth = truth_map(twin, scalarizer) if show_truth and scalarizer in ("com", "ratio") else None
+            backend = ScanTwinBackend(twin)
+        else:        # a served instrument: no truth (an instrument has none)
+            from beamloop.controller.instruments.zmq_scan import ZmqScanBackend
+            from beamloop.controller.run.session import SessionError, data_address
+
+            try:
+                backend = ZmqScanBackend(microscope, data or data_address(microscope), timeout_s=timeout,
+                                         acquire_timeout_s=max(timeout, 30.0), heartbeat_s=0.0)
+            except SessionError as exc:
+                raise typer.BadParameter(str(exc)) from None
+            truth = None
+
+        async def go():
+            async with backend:
+                return await run_explore(backend, scal, cfg, out_dir=out, name=name, truth=truth)
+
+        from beamloop.controller.core.backend import BackendError
+
+        try:
+            res = asyncio.run(go())
+        except BackendError as exc:
+            typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            raise typer.Exit(2) from None
         ny = res.survey.shape[1]
         bx, by = divmod(res.best_index, ny)
         typer.echo(f"{len(res.indices)} measurements in {res.elapsed_s:.1f} s; best {scalarizer} = "
@@ -70,6 +93,39 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             typer.echo(f"true maximum {truth.max():.4g}; first measurement within 90 % of it: "
                        f"{hit[0] if hit else 'none'}")
         typer.echo(f"wrote {res.record} and {res.picture}")
+
+    @app.command("scan-twin")
+    def scan_twin(
+        control: str = typer.Option("tcp://127.0.0.1:5555", help="control endpoint to bind (ROUTER)"),
+        data: str = typer.Option("tcp://127.0.0.1:5556", help="data endpoint to bind (XPUB)"),
+        sample_seed: int = typer.Option(0, "--sample-seed", help="seed of the random precipitate film"),
+        grid: int = typer.Option(64, help="scan positions per side (1 nm steps)"),
+        lease_ttl: float = typer.Option(5.0, help="a client silent this long (s) loses its lease"),
+    ) -> None:
+        """Serve the scanning twin (precipitate film, 4D camera, detectors) over the protocol:
+        `beamloop explore --microscope tcp://...` then runs against it."""
+        import zmq
+
+        from beamloop.controller.bench.explore import make_twin
+        from beamloop.controller.instruments.scan_twin import ScanTwinBackend
+        from beamloop.controller.protocol.keys import InsecureBindError, check_bind
+        from beamloop.controller.serve.instrument_server import InstrumentServer
+        from beamloop.sim.scanning_twin import ScanConfig
+
+        try:
+            check_bind(control, None)
+            check_bind(data, None)
+        except InsecureBindError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--control / --data") from None
+        twin = make_twin(sample_seed, ScanConfig(nx=grid, ny=grid))
+        try:
+            server = InstrumentServer(ScanTwinBackend(twin), control, data, lease_ttl_s=lease_ttl).start()
+        except zmq.ZMQError as exc:
+            typer.echo(f"error: cannot bind control {control!r} / data {data!r}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"scanning twin serving: control {server.control_addr}  data {server.data_addr}  "
+                   f"{grid} x {grid} positions of 1 nm, sample seed {sample_seed}; Ctrl-C to stop")
+        server.serve_forever()
 
     @bench.command("explore")
     def bench_explore(

@@ -5,7 +5,8 @@ Two channels (see ``docs/protocol.md`` for the byte-level specification):
 * **control**: request/reply. A client (ZeroMQ DEALER or REQ) sends one msgpack map per
   request; the instrument (ROUTER) answers with one msgpack map carrying the same
   request id. Commands: ``hello``, ``knobs``, ``get``, ``set``, ``state``, ``acquire``,
-  ``heartbeat``, ``stream``, ``stream_stop``.
+  ``heartbeat``, ``stream``, ``stream_stop``, ``lease``, ``release`` and the scan commands
+  ``scan_info``, ``move_probe``, ``survey``, ``measure_point`` (:mod:`.scan`).
 * **data**: frames, published by the instrument (XPUB) as three-part messages
   ``[topic, header, buffer]``: a routing topic (:func:`stream_topic` for streamed frames,
   :func:`acquire_topic` of the requesting client for ``acquire`` frames, so a client only
@@ -42,12 +43,17 @@ UNKNOWN_KNOB = "UNKNOWN_KNOB"        # a knob name the instrument does not have;
 BUSY = "BUSY"                        # the instrument cannot do this now (e.g. a stream already running)
 INTERNAL = "INTERNAL"                # the instrument failed; message says why
 NOT_OWNER = "NOT_OWNER"              # another client holds the lease on the knobs (this one is read-only)
+PROBE_LIMIT = "PROBE_LIMIT"          # a probe position outside the scan field; the probe did not move
+NOT_SUPPORTED = "NOT_SUPPORTED"      # the instrument has no such capability (e.g. no scan)
 ERROR_CODES = (BAD_MESSAGE, VERSION_MISMATCH, UNKNOWN_COMMAND, BAD_ARGUMENT, KNOB_LIMIT, UNKNOWN_KNOB, BUSY, INTERNAL,
-               NOT_OWNER)
+               NOT_OWNER, PROBE_LIMIT, NOT_SUPPORTED)
 
-COMMANDS = ("hello", "knobs", "get", "set", "state", "acquire", "heartbeat", "stream", "stream_stop", "lease", "release")
+# scan commands (protocol.scan): probe position, survey image, 4D-STEM point measurement
+SCAN_COMMANDS = ("scan_info", "move_probe", "survey", "measure_point")
+COMMANDS = ("hello", "knobs", "get", "set", "state", "acquire", "heartbeat", "stream", "stream_stop", "lease",
+            "release") + SCAN_COMMANDS
 # commands that change the instrument: only the lease holder may send them
-WRITE_COMMANDS = ("set", "stream", "stream_stop")
+WRITE_COMMANDS = ("set", "stream", "stream_stop", "move_probe", "survey")
 
 # data-channel topics (first message part; ZeroMQ subscriptions match it by prefix)
 STREAM_TOPIC = b"S"

@@ -139,6 +139,10 @@ class BackendJobs:
             refusal = await self._take_lease(client, a.get("ttl_s") if req.cmd == "lease" else None, req)
             if refusal is not None:
                 return refusal
+        if req.cmd in P.SCAN_COMMANDS:
+            from beamloop.controller.serve.scan_service import scan_job
+
+            return await scan_job(self, req)
         if req.cmd == "lease":
             return ok(granted=True, **{k: v for k, v in self.lease.describe().items() if k != "owner"})
         if req.cmd == "release":
