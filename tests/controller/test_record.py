@@ -145,7 +145,7 @@ def test_kill_9_leaves_a_readable_record(tmp_path):
 
 def test_report_of_an_nn_like_run_with_gp_slices(tmp_path):
     """Report panels from a record with network estimates, truth and a GP slice (no twin needed)."""
-    from beamloop.controller.run.report import _moved_pairs, write_report
+    from beamloop.controller.run.report import _moved_pairs, verification_truth, write_report
 
     axes = ["C10", "C12.x", "C12.y", "C21.x", "C21.y"]
     knobs = {a: KnobInfo(a, "m", -1e-5, 1e-5, a) for a in axes}
@@ -165,6 +165,8 @@ def test_report_of_an_nn_like_run_with_gp_slices(tmp_path):
                                        "sigma_m": dict(zip(axes, (0.1 * np.abs(t) + 1e-9).tolist()))})
                 x = x + 0.8 * t
             rec.step(step, dict(zip(axes, x)), rep, 0.0)
+        t = truth - x   # the verification frame after the loop, at the final setting
+        rec.frame(8, dict(zip(axes, x)), Frame(np.ones((32, 32)), 8, 0.0, {}, {"true_aberrations": dict(zip(axes, t.tolist()))}), 0.0)
         u = np.linspace(-1e-7, 1e-7, 10)
         rec.extra("gp_slice_0", {"axes": ["C10", "C12.x"], "x": u, "y": u, "mean": np.ones((10, 10)),
                                  "best": [0.0, 0.0], "points": np.zeros((3, 2))})
@@ -173,6 +175,8 @@ def test_report_of_an_nn_like_run_with_gp_slices(tmp_path):
     assert _moved_pairs(axes, r["frames"]["setting"]) == [("C10", "C12.x"), ("C12.x", "C12.y"), ("C21.x", "C21.y")]
     png = write_report(tmp_path / "nn.png", r)
     assert png.stat().st_size > 50_000
+    step, verified = verification_truth(r)
+    assert step == 8 and verified == pytest.approx(truth - x)
     assert "gp_slice_0" in r and r["events"]["kind"][0] == "calibration"
 
 
