@@ -137,6 +137,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         n_init: int = typer.Option(8),
         methods: str = typer.Option("ei,ucb,thompson,gp", help="comma list of dkl acquisitions and gp"),
         out: Optional[Path] = typer.Option(None, help="JSON file (default bench_results/explore.json)"),
+        resume: Optional[Path] = typer.Option(None, help="JSON-lines cache of finished samples (appended; samples "
+                                              "in it are not run again): split a long benchmark over several runs"),
     ) -> None:
         """Measurements to find the target: DKL (EI, UCB, Thompson) vs grid, random, plain GP."""
         import sys
@@ -146,5 +148,6 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         res = run_benchmark(samples=samples, budget=budget, frac=frac, scalarizer=scalarizer, n_init=n_init,
                             methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
-                            log=lambda s: print(s, file=sys.stderr, flush=True))
+                            log=lambda s: print(s, file=sys.stderr, flush=True),
+                            cache=str(resume) if resume else None)
         emit("explore", res, as_json, out)

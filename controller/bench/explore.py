@@ -24,6 +24,7 @@ Methods on the same sample, the same survey (same noise) and, for the surrogates
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import numpy as np
@@ -79,10 +80,28 @@ def _run_surrogate(twin: ScanningTwin, seed: int, strategy: str, acq: str, budge
     return n, time.perf_counter() - t0
 
 
+def _load_cache(path, key: dict) -> dict[int, dict]:
+    """Finished samples of an earlier (interrupted) run with the same settings, by seed."""
+    out: dict[int, dict] = {}
+    try:
+        with open(path) as fh:
+            for line in fh:
+                row = json.loads(line)
+                if row.get("key") == key:
+                    out.setdefault(int(row["sample"]), {"target_px": row["target_px"], "per": {}, "secs": {}})
+                    out[int(row["sample"])]["per"].update(row["per"])
+                    out[int(row["sample"])]["secs"].update(row["secs"])
+    except FileNotFoundError:
+        pass
+    return out
+
+
 def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalarizer: str = "com",
                   n_init: int = 8, random_draws: int = 20, methods: tuple[str, ...] = ("ei", "ucb", "thompson", "gp"),
-                  scan: ScanConfig | None = None, log=None) -> dict:
-    """Run the benchmark; returns the JSON-able result (see module doc)."""
+                  scan: ScanConfig | None = None, log=None, cache: str | None = None) -> dict:
+    """Run the benchmark; returns the JSON-able result (see module doc). ``cache``: a JSON-lines
+    file; each finished sample is appended and samples already there (same settings) are not
+    run again, so a benchmark longer than one heavy-lock slot runs in several invocations."""
     import torch
 
     torch.set_num_threads(1)
@@ -93,7 +112,20 @@ def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalar
     secs: dict[str, float] = {k: 0.0 for k in ("gp", *DKL_ACQ)}
     target_px = []
     t_start = time.perf_counter()
+    key = {"grid": [scan.nx, scan.ny], "step_m": scan.step_m, "budget": budget, "frac": frac, "scalarizer": scalarizer,
+           "n_init": n_init, "random_draws": random_draws}
+    done = _load_cache(cache, key) if cache else {}
     for s in range(samples):
+        if s in done and all(m in done[s]["per"] for m in methods):
+            row = done[s]
+            target_px.append(row["target_px"])
+            for k in ("grid_first_hit", "random", "survey", *methods):
+                per[k].append(row["per"][k])
+            for m in methods:
+                secs[m] += row["secs"][m]
+            if log:
+                log(f"sample {s}: from {cache}")
+            continue
         twin = make_twin(s, scan)
         truth = truth_map(twin, scalarizer).ravel()
         target = truth >= frac * truth.max()
@@ -104,11 +136,18 @@ def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalar
         twin.rng = np.random.default_rng(s)
         survey = twin.survey("HAADF").ravel()
         per["survey"].append(_first_hit(np.argsort(-survey, kind="stable"), target))
+        secs_s = {}
         for m in methods:
             strategy, acq = ("gp", "ei") if m == "gp" else ("dkl", m)
             n, dt = _run_surrogate(twin, s, strategy, acq, budget, target, scal, n_init)
             per[m].append(n)
             secs[m] += dt
+            secs_s[m] = dt
+        if cache:
+            row = {"key": key, "sample": s, "target_px": target_px[-1], "secs": {m: secs_s[m] for m in methods},
+                   "per": {k: per[k][-1] for k in ("grid_first_hit", "random", "survey", *methods)}}
+            with open(cache, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
         if log:
             log(f"sample {s}: target {target_px[-1]} px; " + ", ".join(f"{k} {v[-1]}" for k, v in per.items() if v))
     med = {k: (float(np.median(v)) if v else None) for k, v in per.items()}
@@ -137,4 +176,5 @@ def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalar
         "n_init": n_init,
         "budget": budget,
         "elapsed_s": time.perf_counter() - t_start,
+        "samples_from_cache": sorted(s for s in done if s < samples),
     }
