@@ -118,7 +118,7 @@ def test_cli_explore_against_a_served_twin(served, tmp_path):
 
     srv, _ = served
     r = CliRunner().invoke(app, ["explore", "--microscope", srv.control_addr, "--data", srv.data_addr, "--budget", "12",
-                                 "--n-init", "6", "-o", str(tmp_path), "--name", "served"])
+                                 "--strategy", "random", "-o", str(tmp_path), "--name", "served"])
     assert r.exit_code == 0, r.output
     assert "12 measurements" in r.output and (tmp_path / "served.nxs").exists()
     r = CliRunner().invoke(app, ["explore", "--microscope", "tcp://127.0.0.1:1", "--budget", "3", "--timeout", "0.3",
