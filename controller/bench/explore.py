@@ -110,6 +110,7 @@ def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalar
     n_pos = scan.nx * scan.ny
     per: dict[str, list[int]] = {k: [] for k in ("grid_first_hit", "random", "survey", "gp", *DKL_ACQ)}
     secs: dict[str, float] = {k: 0.0 for k in ("gp", *DKL_ACQ)}
+    timed: dict[str, int] = {k: 0 for k in ("gp", *DKL_ACQ)}
     target_px = []
     t_start = time.perf_counter()
     key = {"grid": [scan.nx, scan.ny], "step_m": scan.step_m, "budget": budget, "frac": frac, "scalarizer": scalarizer,
@@ -122,7 +123,9 @@ def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalar
             for k in ("grid_first_hit", "random", "survey", *methods):
                 per[k].append(row["per"][k])
             for m in methods:
-                secs[m] += row["secs"][m]
+                if row["secs"].get(m) is not None:      # None: timing not kept (row rebuilt from a log)
+                    secs[m] += row["secs"][m]
+                    timed[m] += 1
             if log:
                 log(f"sample {s}: from {cache}")
             continue
@@ -143,6 +146,7 @@ def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalar
             per[m].append(n)
             secs[m] += dt
             secs_s[m] = dt
+            timed[m] += 1
         if cache:
             row = {"key": key, "sample": s, "target_px": target_px[-1], "secs": {m: secs_s[m] for m in methods},
                    "per": {k: per[k][-1] for k in ("grid_first_hit", "random", "survey", *methods)}}
@@ -172,7 +176,8 @@ def run_benchmark(samples: int = 6, budget: int = 200, frac: float = 0.9, scalar
         "censored": {m: int(sum(1 for v in per[m] if v > budget)) for m in methods},
         "per_sample": per,
         "target_px": target_px,
-        "seconds_per_run_mean": {m: secs[m] / samples for m in methods},
+        "seconds_per_run_mean": {m: (secs[m] / timed[m] if timed[m] else None) for m in methods},
+        "seconds_per_run_samples": dict(timed),
         "n_init": n_init,
         "budget": budget,
         "elapsed_s": time.perf_counter() - t_start,
