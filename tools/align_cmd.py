@@ -7,6 +7,8 @@ is :func:`beamloop.controller.run.session.run_session`; the benchmark is
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from pathlib import Path
 from typing import Optional
@@ -15,6 +17,27 @@ import typer
 
 from beamloop.controller.policies.base import RunStatus
 from beamloop.controller.policies.registry import BASELINE_POLICY, DEFAULT_POLICY
+
+
+_ENDPOINT = re.compile(r"^(tcp://[^\s:/]+:(\d{1,5})|ipc://\S+)$")
+MAX_FRAME_BUDGET = 100_000   # --max-frames above this is a typo, not a budget
+
+
+def _finite_positive(x: float | None) -> float | None:
+    """Typer callback: a finite number > 0 (or the option left out)."""
+    if x is not None and not (math.isfinite(x) and x > 0):
+        raise typer.BadParameter(f"must be a finite number > 0, got {x}")
+    return x
+
+
+def _endpoint(addr: str | None) -> str | None:
+    """Typer callback: ``tcp://host:port`` (port 1-65535) or ``ipc://path`` (or the option left out)."""
+    if addr is None:
+        return None
+    m = _ENDPOINT.match(addr)
+    if m is None or (m.group(2) is not None and not 1 <= int(m.group(2)) <= 65535):
+        raise typer.BadParameter(f"must be an endpoint tcp://host:port (port 1-65535) or ipc://path, got {addr!r}")
+    return addr
 
 
 def _nm(x: float | None) -> str:
@@ -127,21 +150,21 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("align")
     def align(
         microscope: Optional[str] = typer.Option(
-            None, "--microscope", help="Control address of a running twin/instrument (tcp://host:port). Default: start an embedded twin."
+            None, "--microscope", callback=_endpoint, help="Control address of a running twin/instrument (tcp://host:port). Default: start an embedded twin."
         ),
-        data: Optional[str] = typer.Option(None, "--data", help="Data (frame) address; default: the control port + 1."),
+        data: Optional[str] = typer.Option(None, "--data", callback=_endpoint, help="Data (frame) address; default: the control port + 1."),
         axes: Optional[str] = typer.Option(None, "--axes", help="Axes to align, Krivanek knob names C10,C12.x,C12.y,C21.x,C21.y (aliases C1,A1x,A1y,B2x,B2y accepted). "
                                            "Default: all five with nn, C1,A1x,A1y with bo."),
         policy: str = typer.Option(DEFAULT_POLICY, "--policy", help="Alignment policy (nn: network-guided, the default; bo: Bayesian optimisation)."),
-        max_frames: int = typer.Option(0, "--max-frames", help="Frame budget (0: the policy's default for the axes)."),
-        stop_cost: Optional[float] = typer.Option(None, "--stop-cost", help="bo: stop when a measured Fourier-ellipse cost is <= this (cycles/px). Default: the twin's calibration."),
-        camera_gain: Optional[float] = typer.Option(None, "--camera-gain", help="bo: camera counts per electron (default: the twin's camera, 8)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the embedded twin, its misalignment and the policy."),
+        max_frames: int = typer.Option(0, "--max-frames", min=0, max=MAX_FRAME_BUDGET, help="Frame budget (0: the policy's default for the axes)."),
+        stop_cost: Optional[float] = typer.Option(None, "--stop-cost", callback=_finite_positive, help="bo: stop when a measured Fourier-ellipse cost is <= this (cycles/px). Default: the twin's calibration."),
+        camera_gain: Optional[float] = typer.Option(None, "--camera-gain", callback=_finite_positive, help="bo: camera counts per electron (default: the twin's camera, 8)."),
+        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of the embedded twin, its misalignment and the policy."),
         misalign: bool = typer.Option(True, "--misalign/--no-misalign", help="Embedded twin: start from a random misalignment of the knobs."),
         out: Path = typer.Option(Path("runs"), "--out", help="Directory for the run record (HDF5) and report (PNG)."),
         quiet: bool = typer.Option(False, "--quiet", help="No live display, only the summary."),
         view: bool = typer.Option(False, "--view", help="Serve the live view (web page) while the run goes."),
-        view_port: int = typer.Option(8765, "--view-port", help="Port of the live view (with --view)."),
+        view_port: int = typer.Option(8765, "--view-port", min=1, max=65535, help="Port of the live view (with --view)."),
         calibration: Optional[Path] = typer.Option(
             None, "--calibration", help="nn: knob response matrix (JSON written by an earlier nn run). Default: measure it "
             "first with the network (the frames it took are printed) and save it next to the record."),
@@ -205,8 +228,8 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed: the same seed repeats the same trials."),
         noise: bool = typer.Option(True, "--noise/--no-noise", help="Shot noise on the twin's frames."),
         drift: bool = typer.Option(True, "--drift/--no-drift", help="Aberration drift on the twin."),
-        max_frames: int = typer.Option(0, "--max-frames", help="Frame budget per trial (0: the policy's default for the axes)."),
-        stop_cost: Optional[float] = typer.Option(None, "--stop-cost", help="bo: stop threshold (default: calibrated on the twin before the trials)."),
+        max_frames: int = typer.Option(0, "--max-frames", min=0, max=MAX_FRAME_BUDGET, help="Frame budget per trial (0: the policy's default for the axes)."),
+        stop_cost: Optional[float] = typer.Option(None, "--stop-cost", callback=_finite_positive, help="bo: stop threshold (default: calibrated on the twin before the trials)."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
         out: Optional[Path] = typer.Option(None, "--out", help="Result file (default bench_results/align_<policy>_<axes>.json)."),
         misalign_scale: float = typer.Option(1.0, "--misalign-scale", help="Scale the misalignment windows (default C1/A1 +-150 nm, B2 +-2 um)."),

@@ -31,6 +31,18 @@ def _unit(parse, text: str, hint: str) -> float:
         raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
+def _check_samplable(simulator, ab) -> None:
+    """Refuse aberrations whose probe footprint this camera's grid cannot hold (usage error)."""
+    import numpy as np
+
+    ext = float(simulator.footprint_box_m([ab])[0].max())
+    limit = simulator.cfg.oversample or simulator.cfg.max_oversample
+    if not np.isfinite(ext) or ext * 1.1 / simulator.cfg.fov_m > limit:
+        raise typer.BadParameter(
+            f"{', '.join(f'{n}={v:.3g} m' for n, v in zip(ab.NAMES, ab.vector) if v)}: the probe footprint ({ext:.3g} m) is beyond what this camera's grid can "
+            f"simulate (internal oversample limit {limit}); reduce the aberrations", param_hint="ABERRATIONS")
+
+
 def _aberration_label(ab) -> str:
     from beamloop.sim.units import format_length
 
@@ -86,7 +98,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from None
         # camera counts: the readout noise of the camera model can push a pixel below zero; a
         # camera reports counts >= 0 (it clips at its offset), so does the file
-        img = np.clip(RonchigramSimulator(cfg, seed=seed).simulate(ab), 0, None).astype(np.float32)
+        simulator = RonchigramSimulator(cfg, seed=seed)
+        _check_samplable(simulator, ab)
+        img = np.clip(simulator.simulate(ab), 0, None).astype(np.float32)
         if out.suffix == ".npy":
             np.save(out, img)
         else:

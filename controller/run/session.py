@@ -15,6 +15,7 @@ displays. Units: SI (metres) throughout.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from beamloop.controller.core.backend import ConnectionLostError
 from beamloop.controller.estimation.inference import default_estimator
 from beamloop.controller.run.frame_tap import FrameTap
 from beamloop.controller.estimation.knob_calibration import ResponseCalibration, measure_response
@@ -84,8 +86,23 @@ class AlignRequest:
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)  # record followers (live view)
 
 
+def check_request_values(req: AlignRequest) -> None:
+    """Refuse numbers no run can use (the command line checks them too): :class:`SessionError`
+    naming the option. max_frames an integer >= 0; stop_cost (cycles/px) and camera_gain (counts
+    per electron) finite and > 0; seed an integer >= 0."""
+    mf = req.max_frames
+    if mf is not None and (isinstance(mf, bool) or not isinstance(mf, int) or mf < 0):
+        raise SessionError("--max-frames", f"must be an integer >= 0 (0: the policy's default), got {mf!r}")
+    for param, v in (("--stop-cost", req.stop_cost), ("--camera-gain", req.camera_gain)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0):
+            raise SessionError(param, f"must be a finite number > 0, got {v!r}")
+    if isinstance(req.seed, bool) or not isinstance(req.seed, int) or req.seed < 0:
+        raise SessionError("--seed", f"must be an integer >= 0, got {req.seed!r}")
+
+
 def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
     """Check the request (before anything connects or moves) and return (axes, policy options)."""
+    check_request_values(req)
     if req.policy not in available_policies():
         raise SessionError("--policy", f"unknown policy {req.policy!r}; available: {', '.join(available_policies())}")
     spec = policy_spec(req.policy)
@@ -154,7 +171,14 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
 
             client_keys = load_client_keys(req.keys)
         backend = ZmqTwinBackend(ctrl, data, keys=client_keys)
-        await backend.connect()
+        try:
+            await backend.connect()   # nothing has moved yet: a dead address is a usage error
+        except ConnectionLostError as exc:
+            await backend.close()
+            if req.microscope is None:
+                raise
+            raise SessionError("--microscope", f"no instrument answers at {ctrl} ({exc}); nothing was moved. "
+                               "Start one (`beamloop twin`, `beamloop serve`) or check the address") from None
         try:
             async with WayBack(backend, say=say):  # any error or signal from here on: knobs back, read back
                 if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
