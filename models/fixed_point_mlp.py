@@ -29,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from beamloop.models.weight_files import WeightFileError
+
 __all__ = ["FixedPointLayer", "FixedPointMLP", "load_npz", "export_npz", "from_module", "sha256"]
 
 
-class FixedPointFormatError(ValueError):
+class FixedPointFormatError(WeightFileError):
     """A ``.int.npz`` file that is not a fixed-point MLP of this format (names the file)."""
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from beamloop.models.weight_files import WEIGHTS_DIR, integer_path
+from beamloop.models.weight_files import WEIGHTS_DIR, WeightFileError, file_sha256, integer_path, verify_sha256
 NAMES = ("alignment", "alignment_fine", "trigger")
 
 
@@ -101,8 +101,15 @@ def load(name: str, weights_dir: str | Path | None = None, pretrained: bool = Tr
         wpath = wdir / f"{name}.pt"
         if not wpath.exists():
             raise FileNotFoundError(f"no weights for {name!r} at {wpath}; run `beamloop train {name}`")
-        state = torch.load(wpath, map_location="cpu", weights_only=True)
-        module.load_state_dict(state)
+        if meta.get("state_sha256"):   # the model card's hash of the state dict (written by save())
+            verify_sha256(wpath, meta["state_sha256"], meta_path)
+        try:   # weights_only: tensors and plain containers, never arbitrary pickled code
+            state = torch.load(wpath, map_location="cpu", weights_only=True)
+            module.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001 - torch raises many types; name the file, drop its hints
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise WeightFileError(f"{wpath}: not a loadable {name!r} state dict ({type(exc).__name__}: {first[:200]}); "
+                                  "restore the file (git) or retrain the network") from None
     module.eval()
     return LoadedModel(name=name, module=module, input_shape=tuple(module_input_shape(name)),
                        meta=meta, _sampler=_sampler(name))
@@ -122,6 +129,7 @@ def save(name: str, module: torch.nn.Module, meta: dict[str, Any], weights_dir: 
     wdir = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     wdir.mkdir(parents=True, exist_ok=True)
     torch.save(module.state_dict(), wdir / f"{name}.pt")
+    meta = {**meta, "state_sha256": file_sha256(wdir / f"{name}.pt")}   # verified by load()
     if name.startswith("alignment"):  # the integer form the operator install and the FPGA use
         from beamloop.models.fixed_point_mlp import export_npz, sha256
 

@@ -8,11 +8,13 @@ operator install and the FPGA compute with.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WEIGHTS_DIR", "meta_path", "state_path", "integer_path", "read_meta"]
+__all__ = ["WEIGHTS_DIR", "meta_path", "state_path", "integer_path", "read_meta", "WeightFileError", "file_sha256",
+           "verify_sha256"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -42,3 +44,20 @@ def read_meta(name: str, weights_dir: str | Path | None = None) -> dict[str, Any
         return json.loads(p.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: not valid JSON ({exc})") from None
+
+
+class WeightFileError(ValueError):
+    """A weight file that fails its SHA-256, lacks one in its model card, or does not load (names the file)."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str, card: str | Path) -> None:
+    """Raise :class:`WeightFileError` naming ``path`` unless its SHA-256 is ``expected`` (from ``card``)."""
+    actual = file_sha256(path)
+    if actual != expected:
+        raise WeightFileError(f"{path}: SHA-256 {actual} does not match {expected} in {card}: the file was changed "
+                              "or damaged; restore it (git) or retrain the network")

@@ -27,7 +27,7 @@ import numpy as np
 from beamloop.models.fixed_point_mlp import load_npz
 from beamloop.models.preprocess import AXES, output_to_metres, standardise
 from beamloop.models.ronchigram_features import FeatureConfig, pairs_features
-from beamloop.models.weight_files import WEIGHTS_DIR, integer_path, meta_path, read_meta, state_path
+from beamloop.models.weight_files import WEIGHTS_DIR, WeightFileError, integer_path, meta_path, read_meta, state_path
 
 
 class Estimator(abc.ABC):
@@ -74,7 +74,11 @@ class IntegerEstimator(Estimator):
         self.name = name
         self.meta = read_meta(name, weights_dir)
         _meta_fields(self, self.meta)
-        self.mlp = load_npz(integer_path(name, weights_dir), self.meta.get("integer_sha256"))
+        sha = self.meta.get("integer_sha256")
+        if not sha:  # an unverifiable integer net is refused, never run
+            raise WeightFileError(f"{meta_path(name, weights_dir)}: no integer_sha256 for {integer_path(name, weights_dir)}; "
+                                  "cannot verify the integer weights (re-export with `beamloop train alignment`)")
+        self.mlp = load_npz(integer_path(name, weights_dir), sha)
 
     def _raw(self, x: np.ndarray) -> np.ndarray:
         return self.mlp(x)
