@@ -13,7 +13,7 @@ The adapter talks to two objects Nion Swift provides, nothing else:
   instrument profile's camera geometry at :meth:`connect` and carried in ``Frame.meta``.
 
 It runs the same in a running Nion Swift (:func:`from_registry`, used by the plug-in
-:mod:`.nion_plugin`) and headless against nionswift-usim (:class:`UsimSession`, no Qt).
+:mod:`beamloop.controller.serve.nion_plugin`) and headless against nionswift-usim (:class:`UsimSession`, no Qt).
 
 Safety: ``set`` checks every value against the profile's SI limits and largest step first and
 refuses (``KnobLimitError``, nothing applied) - never clips; an unknown knob is
