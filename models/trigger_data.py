@@ -261,21 +261,27 @@ def sample_network_inputs(n: int, rng: np.random.Generator, meta: dict) -> np.nd
 
 def read_frames_features(paths, region_map: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """v2 network inputs of stored raw streams (:func:`generate_frames` files): ``x`` (N, 32),
-    ``y``, ``kind``, ``stream`` (N,), frame 0 of each stream dropped (no reference frame)."""
+    ``y``, ``kind``, ``stream``, ``beyond`` (drift beyond tolerance or sample event,
+    :func:`beamloop.models.trigger_metrics.beyond_tolerance`; all events when the file has no
+    aberrations) (N,), frame 0 of each stream dropped (no reference frame)."""
     import h5py
 
+    from beamloop.models.trigger_metrics import beyond_tolerance
+
     rm = default_region_map() if region_map is None else region_map
-    xs, ys, ks, ss = [], [], [], []
+    xs, ys, ks, ss, bs = [], [], [], [], []
     n = 0
     for p in ([paths] if isinstance(paths, (str, Path)) else paths):
         with h5py.File(p, "r") as f:
             frames, labels, kinds = f["frames"], f["labels"][...], f["kind"][...]
+            ab = f["aberrations"][...] if "aberrations" in f else None
             for i in range(len(labels)):
                 x = stream_features(frames[i], rm)[0]
-                xs.append(x[1:]); ys.append(labels[i, 1:]); ks.append(kinds[i, 1:])
+                b = beyond_tolerance(labels[i], kinds[i], ab[i]) if ab is not None else labels[i] > 0
+                xs.append(x[1:]); ys.append(labels[i, 1:]); ks.append(kinds[i, 1:]); bs.append(b[1:])
                 ss.append(np.full(len(x) - 1, n)); n += 1
     return {"x": np.concatenate(xs).astype(np.int16), "y": np.concatenate(ys), "kind": np.concatenate(ks),
-            "stream": np.concatenate(ss)}
+            "stream": np.concatenate(ss), "beyond": np.concatenate(bs)}
 
 
 def _frames_job(args):
@@ -285,14 +291,15 @@ def _frames_job(args):
     out = []
     for j in range(STREAMS_PER_SIMULATOR):
         d = simulate_stream(seed * 7 + j + 1, rnd, sim)
-        out.append((d["frames"], d["labels"], d["kind"]))
+        out.append((d["frames"], d["labels"], d["kind"], d["aberrations"]))
     return out
 
 
 def generate_frames(path: str | Path, n_streams: int, seed: int = 0, workers: int = 2,
                     rnd: TriggerRandomisation | None = None) -> Path:
     """Like :func:`generate` but stores the raw streams: ``frames`` (N, T, H, W) uint16,
-    ``labels`` / ``kind`` (N, T), so any feature definition can be computed afterwards."""
+    ``labels`` / ``kind`` (N, T), ``aberrations`` (N, T, 5) metres (C10, C12.x, C12.y, C21.x, C21.y
+    after each frame's update), so any feature definition can be computed afterwards."""
     import multiprocessing as mp
 
     import h5py
@@ -315,6 +322,7 @@ def generate_frames(path: str | Path, n_streams: int, seed: int = 0, workers: in
         f.create_dataset("frames", data=np.stack([r[0] for r in res]), compression="gzip", compression_opts=1)
         f.create_dataset("labels", data=np.stack([r[1] for r in res]))
         f.create_dataset("kind", data=np.stack([r[2] for r in res]))
+        f.create_dataset("aberrations", data=np.stack([r[3] for r in res]))
         f.attrs["randomisation"] = rnd.to_json()
         f.attrs["seconds"] = time.time() - t0
     tmp.replace(path)

@@ -31,7 +31,7 @@ module trigger_core #(
     input  wire signed [31:0]      threshold,
     input  wire [4:0]              shift,     // SHIFT, DSHIFT of docs/trigger_features.md
     input  wire [4:0]              dshift,    // (run-time registers, set from the dose)
-    output reg                     net_in_valid,
+    output reg                     net_in_valid,    // (combinational: driven by always @*)
     output reg  [32*8-1:0]         net_in_data,
     output wire                    score_valid,     // raw network out_valid
     output wire signed [OUT_W-1:0] score,
@@ -41,19 +41,17 @@ module trigger_core #(
     output reg  signed [15:0]      trig_score,
     output reg  [31:0]             triggers
 );
-    // Preprocessing is time-multiplexed: one region per cycle (16 cycles per frame).
-    // feat_esums must stay stable for R cycles after feat_valid (feature_extract holds its
-    // outputs until the next frame ends).
+    // FEATURES = 2: all R regions in parallel, two pipeline stages (lq of E and B; then the
+    // saturated difference): net_in_valid 2 cycles after feat_valid.
+    // FEATURES = 1: time-multiplexed, one region per cycle (R cycles; feat_sums must stay
+    // stable for R cycles after feat_valid: feature_extract holds its outputs until the next
+    // frame ends).
     localparam integer IW = (R > 1) ? $clog2(R) : 1;
     localparam integer RL = R - 1;
     localparam [IW-1:0] IDX_LAST = RL[IW-1:0];
-    reg [31:0] base [0:R-1];
-    reg        binit;                      // baselines hold a value
-    reg        ev_hold;                    // E of this frame is valid
+    localparam V2 = (FEATURES == 2);
     reg [47:0] cycle;
     reg [31:0] frame_hold;
-    reg        busy;
-    reg [IW-1:0] idx;
     integer k;
     function [7:0] lq;                     // 8*floor(log2 v) + 3 mantissa bits, 0 for v <= 1
         input [31:0] v;
@@ -69,53 +67,112 @@ module trigger_core #(
             lq = {e, t[2:0]};
         end
     endfunction
-    wire [31:0] e_cur = feat_esums[idx*32 +: 32];
-    wire [31:0] b_cur = binit ? base[idx] : e_cur;
-    wire [7:0]  le = lq(e_cur);
-    wire [7:0]  lb = lq(b_cur);
-    wire signed [9:0] rdiff = $signed({2'b00, le}) - $signed({2'b00, lb});
-    wire [7:0] rb_byte = (rdiff > 10'sd127) ? 8'h7F : (rdiff < -10'sd128) ? 8'h80 : rdiff[7:0];
-    wire signed [32:0] bdelta = $signed({1'b0, e_cur}) - $signed({1'b0, b_cur});
-    wire signed [32:0] bstep = bdelta >>> BSHIFT;
-    wire [32:0] b_next = {1'b0, b_cur} + bstep;
-    // v1 inputs
-    reg [31:0] prev [0:R-1];
-    reg [4:0]  sh_a, sh_d;                 // shifts latched for the frame
-    wire [31:0] s_cur = feat_sums[idx*32 +: 32];
-    wire [31:0] sh = s_cur >> sh_a;
-    wire signed [32:0] df = $signed({1'b0, s_cur}) - $signed({1'b0, prev[idx]});
-    wire signed [32:0] dsh = df >>> sh_d;
-    wire [7:0] a_byte = (sh > 32'd255) ? 8'hFF : sh[7:0];
-    wire [7:0] d_byte = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
-    localparam V2 = (FEATURES == 2);
-    wire [7:0] byte_lo = V2 ? (ev_hold ? le : 8'd0) : a_byte;
-    wire [7:0] byte_hi = V2 ? (ev_hold ? rb_byte : 8'd0) : d_byte;
-
     always @(posedge clk) begin
         if (rst) begin
-            for (k = 0; k < R; k = k + 1) begin base[k] <= 32'd0; prev[k] <= 32'd0; end
-            cycle <= 48'd0; net_in_valid <= 1'b0; net_in_data <= {32*8{1'b0}}; frame_hold <= 32'd0;
-            busy <= 1'b0; idx <= {IW{1'b0}}; binit <= 1'b0; ev_hold <= 1'b0; sh_a <= 5'd0; sh_d <= 5'd0;
+            cycle <= 48'd0; frame_hold <= 32'd0;
         end else begin
             cycle <= cycle + 1'b1;
-            net_in_valid <= 1'b0;
-            if (feat_valid) begin
-                busy <= 1'b1; idx <= {IW{1'b0}}; frame_hold <= feat_frame; ev_hold <= feat_evalid;
-                sh_a <= shift; sh_d <= dshift;
-            end else if (busy) begin
-                net_in_data[8*idx +: 8] <= byte_lo;
-                net_in_data[8*(16+idx) +: 8] <= byte_hi;
-                prev[idx] <= s_cur;
-                if (ev_hold) base[idx] <= b_next[31:0];
-                idx <= idx + 1'b1;
-                if (idx == IDX_LAST) begin
-                    busy <= 1'b0; net_in_valid <= 1'b1;
-                    if (ev_hold) binit <= 1'b1;
+            if (feat_valid) frame_hold <= feat_frame;
+        end
+    end
+
+    wire              v1_valid, v2_valid;
+    wire [32*8-1:0]   v1_data, v2_data;
+    always @(*) begin
+        net_in_valid = V2 ? v2_valid : v1_valid;
+        net_in_data = V2 ? v2_data : v1_data;
+    end
+
+    generate if (V2) begin : g_v2
+        reg [31:0] base [0:R-1];
+        reg        binit;                  // baselines hold a value
+        reg        s1_valid, s1_ev, s2_valid;
+        reg [7:0]  s1_le [0:R-1];
+        reg [7:0]  s1_lb [0:R-1];
+        reg [32*8-1:0] s2_data;
+        wire [32*R-1:0] b_next_all;
+        genvar g;
+        for (g = 0; g < R; g = g + 1) begin : g_reg
+            wire [31:0] e_g = feat_esums[g*32 +: 32];
+            wire [31:0] b_g = binit ? base[g] : e_g;
+            wire signed [32:0] bdelta = $signed({1'b0, e_g}) - $signed({1'b0, b_g});
+            wire signed [32:0] bstep = bdelta >>> BSHIFT;
+            wire [32:0] b_next = {1'b0, b_g} + bstep;
+            assign b_next_all[g*32 +: 32] = b_next[31:0];
+            wire unused_bn = &{1'b0, b_next[32], 1'b0};   // b_next <= max(B, E)
+            wire signed [9:0] rdiff = $signed({2'b00, s1_le[g]}) - $signed({2'b00, s1_lb[g]});
+            wire [7:0] rb_byte = (rdiff > 10'sd127) ? 8'h7F : (rdiff < -10'sd128) ? 8'h80 : rdiff[7:0];
+            always @(posedge clk) begin
+                if (feat_valid) begin
+                    s1_le[g] <= lq(e_g);
+                    s1_lb[g] <= lq(b_g);
+                end
+                if (s1_valid) begin
+                    s2_data[8*g +: 8] <= s1_ev ? s1_le[g] : 8'd0;
+                    s2_data[8*(R+g) +: 8] <= s1_ev ? rb_byte : 8'd0;
                 end
             end
         end
-    end
-    wire unused_in = &{1'b0, b_next[32], 1'b0};   // b_next <= max(B, E)
+        always @(posedge clk) begin
+            if (rst) begin
+                for (k = 0; k < R; k = k + 1) base[k] <= 32'd0;
+                binit <= 1'b0; s1_valid <= 1'b0; s1_ev <= 1'b0; s2_valid <= 1'b0;
+            end else begin
+                s1_valid <= feat_valid;
+                s2_valid <= s1_valid;
+                if (feat_valid) begin
+                    s1_ev <= feat_evalid;
+                    if (feat_evalid) begin
+                        for (k = 0; k < R; k = k + 1) base[k] <= b_next_all[k*32 +: 32];
+                        binit <= 1'b1;
+                    end
+                end
+            end
+        end
+        assign v2_valid = s2_valid;
+        assign v2_data = s2_data;
+        assign v1_valid = 1'b0;
+        assign v1_data = {32*8{1'b0}};
+        wire unused_v1 = &{1'b0, feat_sums, shift, dshift, 1'b0};
+    end else begin : g_v1
+        reg [31:0] prev [0:R-1];
+        reg [4:0]  sh_a, sh_d;             // shifts latched for the frame
+        reg        busy, valid_r;
+        reg [IW-1:0] idx;
+        reg [32*8-1:0] data_r;
+        wire [31:0] s_cur = feat_sums[idx*32 +: 32];
+        wire [31:0] sh = s_cur >> sh_a;
+        wire signed [32:0] df = $signed({1'b0, s_cur}) - $signed({1'b0, prev[idx]});
+        wire signed [32:0] dsh = df >>> sh_d;
+        wire [7:0] a_byte = (sh > 32'd255) ? 8'hFF : sh[7:0];
+        wire [7:0] d_byte = (dsh > 33'sd127) ? 8'h7F : (dsh < -33'sd128) ? 8'h80 : dsh[7:0];
+        always @(posedge clk) begin
+            if (rst) begin
+                for (k = 0; k < R; k = k + 1) prev[k] <= 32'd0;
+                valid_r <= 1'b0; data_r <= {32*8{1'b0}};
+                busy <= 1'b0; idx <= {IW{1'b0}}; sh_a <= 5'd0; sh_d <= 5'd0;
+            end else begin
+                valid_r <= 1'b0;
+                if (feat_valid) begin
+                    busy <= 1'b1; idx <= {IW{1'b0}};
+                    sh_a <= shift; sh_d <= dshift;
+                end else if (busy) begin
+                    data_r[8*idx +: 8] <= a_byte;
+                    data_r[8*(16+idx) +: 8] <= d_byte;
+                    prev[idx] <= s_cur;
+                    idx <= idx + 1'b1;
+                    if (idx == IDX_LAST) begin
+                        busy <= 1'b0; valid_r <= 1'b1;
+                    end
+                end
+            end
+        end
+        assign v1_valid = valid_r;
+        assign v1_data = data_r;
+        assign v2_valid = 1'b0;
+        assign v2_data = {32*8{1'b0}};
+        wire unused_v2 = &{1'b0, feat_esums, feat_evalid, 1'b0};
+    end endgenerate
 
 `ifdef BEAMLOOP_TRIGGER_NET_REAL
     trigger_net u_net (
