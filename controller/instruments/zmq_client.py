@@ -2,7 +2,7 @@
 
 Client side of ``docs/protocol.md``: a DEALER on the control channel (request ids,
 per-request timeouts, typed errors) and a SUB on the data channel (frames decoded and
-validated without copying the pixels). Three asyncio tasks run in the caller's loop:
+validated without copying the pixels; :mod:`.zmq_data`). Three asyncio tasks run in the caller's loop:
 the control reader (matches replies to pending requests by id), the data reader
 (validates frames, counts lost frames from sequence gaps, hands ``acquire`` frames to
 their waiters and streamed frames to :meth:`frames`), and the heartbeat.
@@ -25,41 +25,34 @@ import itertools
 import logging
 import os
 import time
-from typing import Any, AsyncIterator
+from typing import Any
 
 import zmq
 import zmq.asyncio
 
-from beamloop.controller.protocol import messages as P
 from beamloop.controller.core.backend import (
     BackendError,
     ConnectionLostError,
     Frame,
     KnobInfo,
-    KnobLimitError,
     MicroscopeBackend,
     UnknownKnobError,
 )
+from beamloop.controller.instruments.zmq_data import DataChannel
+from beamloop.controller.instruments.zmq_wire import (  # noqa: F401 - re-export
+    YIELD_EVERY_S,
+    NotOwnerError,
+    RemoteError,
+    _error_from,
+    _knob_infos,
+    _to_frame,
+)
+from beamloop.controller.protocol import messages as P
 
 log = logging.getLogger(__name__)
 
-YIELD_EVERY_S = 2e-4   # the data reader yields to the event loop at least this often
 
-
-class RemoteError(BackendError):
-    """The instrument answered with an error other than a limit or unknown knob.
-    ``code`` is the protocol error code (``BAD_ARGUMENT``, ``BUSY``, ``INTERNAL`` ...)."""
-
-    def __init__(self, code: str, message: str, details: dict | None = None):
-        self.code, self.details = code, details or {}
-        super().__init__(f"{code}: {message}")
-
-
-class NotOwnerError(RemoteError):
-    """Another client holds the lease on the knobs: this one may read but not write."""
-
-
-class ZmqTwinBackend(MicroscopeBackend):
+class ZmqTwinBackend(DataChannel, MicroscopeBackend):
     """The twin (or any instrument speaking the protocol) over ZeroMQ.
 
     control_addr / data_addr: endpoints of the instrument's ROUTER and PUB sockets.
@@ -300,60 +293,6 @@ class ZmqTwinBackend(MicroscopeBackend):
             return rep.result
         raise _error_from(rep.error or {})
 
-    # --- data channel -------------------------------------------------------------------------
-    def _bad(self, reason: str) -> None:
-        self.bad_messages += 1
-        self.last_bad_message = reason
-        if self.bad_messages <= 10 or self.bad_messages % 1000 == 0:  # no log flood from a broken peer
-            log.warning("dropped malformed message #%d: %s", self.bad_messages, reason)
-
-    async def _data_reader(self) -> None:
-        sock = self._data
-        sync = zmq.Socket.shadow(sock.underlying)  # drain without a Future per message
-        while True:
-            parts = await sock.recv_multipart(copy=False)  # sleeps here while the channel is idle
-            t_end = time.perf_counter() + YIELD_EVERY_S
-            while True:
-                try:
-                    self._on_data(parts)
-                except Exception as exc:  # never let one frame kill the reader
-                    self._bad(f"data: {type(exc).__name__}: {exc}")
-                if time.perf_counter() > t_end:
-                    break
-                try:
-                    parts = sync.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-            await asyncio.sleep(0)  # let the control reader run while frames pour in
-
-    def _on_data(self, parts: list) -> None:
-        try:
-            h, image = P.decode_frame(parts)
-        except P.ProtocolError as exc:
-            self._bad(f"data: {exc}")
-            return
-        self.frames_received += 1
-        self.t_last_frame = time.perf_counter()
-        if self.t_first_frame is None:
-            self.t_first_frame = self.t_last_frame
-        if h.session != self._data_session:  # a new instrument session numbers from 0 again
-            self._data_session, self._last_seq = h.session, None
-        if self._last_seq is not None and h.seq > self._last_seq + 1:
-            self.lost_frames += h.seq - self._last_seq - 1
-        self._last_seq = h.seq
-        if h.client:
-            if h.client != self.client_id:
-                self.wrong_client_frames += 1
-                return
-            fut = self._frame_waiters.pop(h.request_id, None) if h.request_id is not None else None
-            if fut is not None and not fut.done():
-                fut.set_result((h, image))
-        elif self._stream_event is not None and self.stream_consumers:
-            self._stream_frames.append(_to_frame(h, image))
-            self._stream_event.set()
-
-    stream_consumers = 0
-
     # --- MicroscopeBackend --------------------------------------------------------------------
     async def knobs(self) -> dict[str, KnobInfo]:
         res = await self._request("knobs", {}, self.timeout_s)
@@ -449,54 +388,7 @@ class ZmqTwinBackend(MicroscopeBackend):
     async def stop_stream(self) -> None:
         await self._request("stream_stop", {}, self.timeout_s)
 
-    async def frames(self) -> AsyncIterator[Frame]:
-        """Streamed frames (those not produced by ``acquire``) that arrive while this
-        iterator is active (start iterating before ``start_stream``); if the consumer is
-        slow the newest ``stream_queue`` frames are kept (gaps show in ``Frame.seq``)."""
-        self.stream_consumers += 1
-        try:
-            while True:
-                while self._stream_frames:
-                    yield self._stream_frames.popleft()
-                self._stream_event.clear()
-                await self._stream_event.wait()
-        finally:
-            self.stream_consumers -= 1
-
 
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return bool(task is not None and task.cancelling())
-
-
-def _knob_infos(items: Any) -> dict[str, KnobInfo]:
-    if not isinstance(items, list):
-        raise RemoteError(P.BAD_MESSAGE, f"knob list must be a list, got {type(items).__name__}")
-    out = {}
-    for it in items:
-        try:
-            info = KnobInfo(str(it["name"]), str(it["unit"]), float(it["minimum"]), float(it["maximum"]), it.get("aberration"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RemoteError(P.BAD_MESSAGE, f"malformed knob description {it!r}: {exc}") from None
-        out[info.name] = info
-    return out
-
-
-def _error_from(err: dict) -> BackendError:
-    code, msg, d = err.get("code"), err.get("message", ""), err.get("details") or {}
-    if code == P.KNOB_LIMIT:
-        try:
-            return KnobLimitError(d["knob"], d["value"], d["minimum"], d["maximum"])
-        except KeyError:
-            return RemoteError(code, msg, d)
-    if code == P.UNKNOWN_KNOB:
-        return UnknownKnobError(msg)
-    if code == P.NOT_OWNER:
-        return NotOwnerError(code, msg, d)
-    return RemoteError(str(code), msg, d)
-
-
-def _to_frame(h: P.FrameHeader, image) -> Frame:
-    meta = dict(h.meta)
-    meta.update(session=h.session, t_sent=h.t_sent, request_id=h.request_id)
-    return Frame(image=image, seq=h.seq, t_acquired=h.t_acquired, state=dict(h.state), meta=meta)
