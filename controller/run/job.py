@@ -171,15 +171,17 @@ async def run_job(
                           f"{start_cost:.4g}: start values put back", time.time())
                 outcome.reverted = True
                 await _verify(backend, rec, outcome, result.start)
-        land = policy.landscape() if hasattr(policy, "landscape") else None
+        # GP landscape, slices and the report take seconds on a loaded machine: off the event loop, so
+        # the heartbeats go on and the instrument's dead-man (lease expiry) does not undo the final setting
+        land = await asyncio.to_thread(policy.landscape) if hasattr(policy, "landscape") else None
         if land is not None:
             rec.extra("landscape", land)
-        for i, sl in enumerate(_slices_of(policy)):
+        for i, sl in enumerate(await asyncio.to_thread(_slices_of, policy)):
             rec.extra(f"gp_slice_{i}", sl)
     finally:
         rec.close()
         try:
-            report = write_report(report_path, read_run(record_path), _landscape_of(policy))
+            report = await asyncio.to_thread(lambda: write_report(report_path, read_run(record_path), _landscape_of(policy)))
         except Exception:  # noqa: BLE001 - a failed plot must not hide the run's own outcome
             report = None
         if outcome is not None:
