@@ -168,6 +168,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         calibration: Optional[Path] = typer.Option(
             None, "--calibration", help="nn: knob response matrix (JSON written by an earlier nn run). Default: measure it "
             "first with the network (the frames it took are printed) and save it next to the record."),
+        keys: Optional[Path] = typer.Option(
+            None, "--keys", help="CURVE key directory (`beamloop keys generate`): talk to a keyed instrument "
+            "(with the embedded twin: it serves with these keys too)."),
+        key_name: str = typer.Option("client", "--key-name", help="This controller's key pair in --keys (<name>.key_secret)."),
     ) -> None:
         """Align the microscope (by default an embedded digital twin over loopback sockets) and record the run.
 
@@ -182,7 +186,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         try:
             req = AlignRequest(policy=policy, axes=parse_axes(axes) if axes else None, max_frames=max_frames or None,
                                stop_cost=stop_cost, camera_gain=camera_gain, seed=seed, misalign=misalign, out=out,
-                               microscope=microscope, data=data, calibration=calibration)
+                               microscope=microscope, data=data, calibration=calibration, keys=keys, key_name=key_name)
             knob_axes, options = prepare_options(req)  # every check before anything connects or moves
         except SessionError as exc:
             raise typer.BadParameter(str(exc), param_hint=exc.param) from None

@@ -39,6 +39,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         control: str = typer.Option("tcp://127.0.0.1:5555", "--control", help="Control endpoint to bind (ROUTER)."),
         data: str = typer.Option("tcp://127.0.0.1:5556", "--data", help="Data endpoint to bind (XPUB)."),
         noise: Optional[bool] = typer.Option(None, "--noise/--no-noise", help="Simulators only: noise on/off (default: the profile's)."),
+        keys: Optional[Path] = typer.Option(None, "--keys", help="CURVE key directory (`beamloop keys generate`): "
+                                            "only authorised clients connect. Required to bind a non-loopback address."),
+        lease_ttl: float = typer.Option(5.0, "--lease-ttl", help="dead-man: a controller silent this long (s) loses "
+                                        "its lease and the knobs go back to their values at lease start"),
     ) -> None:
         """Expose an instrument over beamloop's two-channel ZeroMQ protocol until Ctrl-C, so that
         ``beamloop align --microscope tcp://HOST:PORT`` can drive it from another computer."""
@@ -48,12 +52,25 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         from beamloop.controller.serve.instrument_server import InstrumentServer
 
+        from beamloop.controller.protocol.keys import InsecureBindError, KeyFileError, check_bind, server_keys
+        from beamloop.controller.serve.lease import Lease
+
+        try:  # keys, addresses and the lease time checked before the instrument is opened
+            Lease.check_ttl(lease_ttl)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--lease-ttl") from None
+        try:
+            server_k = server_keys(keys) if keys is not None else None
+            check_bind(control, server_k)
+            check_bind(data, server_k)
+        except (KeyFileError, InsecureBindError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--keys / --control / --data") from None
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         opened = _open(instrument, noise)
         typer.echo(f"{opened.profile.name}: {opened.note or opened.profile.kind}")
         try:
             try:
-                server = InstrumentServer(opened.backend, control, data).start()
+                server = InstrumentServer(opened.backend, control, data, keys=server_k, lease_ttl_s=lease_ttl).start()
             except zmq.ZMQError as exc:
                 typer.echo(f"error: cannot bind control {control!r} / data {data!r}: {exc}", err=True)
                 raise typer.Exit(2) from None

@@ -83,6 +83,7 @@ class AlignRequest:
     calibration: Path | None = None
     extra_options: dict[str, Any] = field(default_factory=dict)
     keys: Path | None = None          # CURVE key directory (controller/protocol/keys.py); None: no keys (loopback)
+    key_name: str = "client"          # this controller's key pair in ``keys`` (<key_name>.key_secret)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)  # record followers (live view)
 
 
@@ -112,6 +113,15 @@ def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
         check_output_location(req.out)  # before anything connects or moves
     except OutputLocationError as exc:
         raise SessionError("--out", str(exc)) from None
+    if req.keys is not None:   # key files read now: a missing or bad one is a usage error, nothing has connected
+        from beamloop.controller.protocol.keys import KeyFileError, client_keys, server_keys
+
+        try:
+            client_keys(req.keys, req.key_name)
+            if req.microscope is None:
+                server_keys(req.keys)   # the embedded twin serves with the same directory
+        except KeyFileError as exc:
+            raise SessionError("--keys", str(exc)) from None
     axes = list(req.axes or spec.default_axes)
     options = {**policy_options(req.policy, axes, req.max_frames, req.stop_cost, req.camera_gain), **req.extra_options}
     if req.calibration is not None:
@@ -150,7 +160,7 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
     if req.microscope is None:
         say("starting the embedded twin (loopback sockets) ...")
         mc = MicroscopeConfig(ronchigram=twin_ronchigram_options())
-        ctrl, data, stop = start_embedded_twin(mc, seed=req.seed)
+        ctrl, data, stop = start_embedded_twin(mc, seed=req.seed, keys_dir=req.keys)  # CURVE too with --keys
         source = f"embedded twin (seed {req.seed}) at {ctrl}"
         instrument = twin_instrument(mc, name=source)
         offsets = random_start(np.random.default_rng(req.seed), axes, DEFAULT_MISALIGN) if req.misalign else {}
@@ -169,7 +179,7 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
         if req.keys is not None:
             from beamloop.controller.protocol.keys import client_keys as load_client_keys
 
-            client_keys = load_client_keys(req.keys)
+            client_keys = load_client_keys(req.keys, req.key_name)
         backend = ZmqTwinBackend(ctrl, data, keys=client_keys)
         try:
             await backend.connect()   # nothing has moved yet: a dead address is a usage error
