@@ -49,6 +49,7 @@ class InstrumentBenchConfig:
     noise: bool | None = None
     bridge: bool = False
     calibrate_response: bool = True
+    estimator: str = "integer"  # nn: "integer" (the FPGA's fixed-point arithmetic) or "torch"
 
 
 async def _calibrate_stop(backend, oracle, axes, rng, gain, radius=12e-9, n=8) -> float:
@@ -74,14 +75,15 @@ async def _bench(cfg: InstrumentBenchConfig, opened, backend, progress) -> dict[
     rng = np.random.default_rng(cfg.seed)
     windows = {a: cfg.misalign.get(a, DEFAULT_MISALIGN[a]) for a in cfg.axes}
     crit = SuccessCriterion(cfg.axes)
-    options = policy_options_for(profile, cfg.policy, cfg.axes, cfg.max_frames, cfg.stop_cost)
+    options = policy_options_for(profile, cfg.policy, cfg.axes, cfg.max_frames, cfg.stop_cost, cfg.estimator)
     await backend.connect()
     info: dict[str, Any] = {}
     t0 = time.perf_counter()
     try:
         knobs = await backend.knobs()
         zero = {k: 0.0 for k in knobs}
-        if cfg.policy in ("bo", "nn") and "stop_cost" not in profile.alignment and cfg.stop_cost is None:
+        if (cfg.policy in ("bo", "nn") and "stop_cost" not in profile.alignment and cfg.stop_cost is None
+                and options.get("stop_rule", "cost") == "cost"):
             sc = await _calibrate_stop(backend, oracle, cfg.axes, np.random.default_rng([cfg.seed, 1]),
                                        profile.camera.counts_per_electron)
             options["stop_cost" if cfg.policy == "bo" else "bo_stop_cost"] = sc  # nn: its BO fallback's
@@ -122,6 +124,7 @@ async def _bench(cfg: InstrumentBenchConfig, opened, backend, progress) -> dict[
         "instrument": profile.name, "instrument_kind": profile.kind, "instrument_note": opened.note,
         "transport": "zeromq tcp://127.0.0.1 (InstrumentServer bridge)" if cfg.bridge else "in-process adapter",
         "policy": cfg.policy, "axes": cfg.axes, "trials": cfg.trials, "seed": cfg.seed,
+        "estimator": cfg.estimator if cfg.policy == "nn" else None,
         "success_rate": float(ok.mean()), "successes": int(ok.sum()), "success_criterion": crit.describe(),
         "frames_median": float(np.median(frames)), "frames_mean": float(frames.mean()),
         "frames_std": float(frames.std(ddof=1)) if len(frames) > 1 else 0.0, "frames_max": int(frames.max()),

@@ -156,7 +156,7 @@ def open_composite(profile: InstrumentProfile, seed: int = 0, noise: bool | None
     elif board_spec == "rtl":  # beamloop_top in Icarus (cocotb), UART on a socket: controller/instruments/hil.py
         from beamloop.controller.instruments.hil import RTL_PARAMS, WALL_S_PER_SIM_US, RtlBoard
 
-        rtl_board = RtlBoard(cals, conn.get("rtl_params"))
+        rtl_board = RtlBoard(cals, conn.get("rtl_params"), warm_up=det.backend)
         wd = {**RTL_PARAMS, **(conn.get("rtl_params") or {})}["WD_TIMEOUT"] / 100 * WALL_S_PER_SIM_US
         note = f"RTL beamloop_top (Icarus) in the command path, frames from {det.profile.name}"
     else:

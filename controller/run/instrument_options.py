@@ -14,9 +14,11 @@ from typing import Any
 
 
 def policy_options_for(profile, policy: str, axes: list[str], max_frames: int | None = None,
-                       stop_cost: float | None = None) -> dict[str, Any]:
+                       stop_cost: float | None = None, estimator: str = "integer") -> dict[str, Any]:
     """Policy options for this instrument: the twin defaults, the profile's camera gain and
-    stop cost, the canonical-grid estimator for ``nn``, then the profile's ``alignment.<policy>``."""
+    stop cost, the canonical-grid estimator for ``nn``, then the profile's ``alignment.<policy>``.
+    estimator: the ``nn`` networks' arithmetic, ``"integer"`` (fixed point, bit-exact with the
+    hls4ml emulation = the FPGA) or ``"torch"`` (:func:`~beamloop.controller.estimation.inference.default_estimator`)."""
     from beamloop.controller.policies.registry import policy_options
 
     gain = profile.camera.counts_per_electron
@@ -29,7 +31,7 @@ def policy_options_for(profile, policy: str, axes: list[str], max_frames: int | 
         from beamloop.controller.estimation.inference import default_estimator
 
         geom = profile.camera.geometry()
-        est = default_estimator()
+        est = default_estimator(backend=estimator)
         opts["estimator"] = est if geom.is_canonical(CanonicalGrid()) else CanonicalEstimator(est, geom)
         opts["counts_per_electron"] = gain
         if sc is not None:

@@ -1,12 +1,14 @@
 """cocotb side of the hardware-in-the-loop instrument: beamloop_top in Icarus, its UART bridged
 to a TCP socket (BL_HIL_PORT). The host driver's bytes go into `uart_rx` bit by bit; whatever the
-RTL sends on `uart_tx` goes back over the socket. Simulated time is capped at 1 us per ms of wall
-time (the bridge sleeps while idle when the simulation runs ahead), so the RTL watchdog (WD_TIMEOUT cycles) and the host heartbeat
-(wall-clock period) live on comparable clocks. A line-based side channel on the same socket is
+RTL sends on `uart_tx` goes back over the socket. Simulated time is capped at BL_HIL_RATE simulated
+seconds per wall second (the bridge sleeps while idle when the simulation runs ahead), so the RTL
+watchdog (WD_TIMEOUT cycles) and the host heartbeat (wall-clock period) live on comparable clocks. A line-based side channel on the same socket is
 not used: the byte stream is exactly the serial line.
 
 Per-request trace (BL_HIL_TRACE file): for every host write, the sim time at its first bit and
-the sim time at which the DAC outputs next changed (request -> DAC update latency)."""
+the sim time at which the DAC outputs next changed (request -> DAC update latency); the sim time
+of every heartbeat (PING pulse into the watchdog) and of every watchdog trip with the DAC outputs
+at that moment (the file is rewritten at each trip, so a running session can read it)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ async def hil_bridge(dut):
     cpb = int(os.environ.get("BL_CPB", "8"))
     idle_sleep = float(os.environ.get("BL_HIL_IDLE_SLEEP", "0.001"))
     trace_path = os.environ.get("BL_HIL_TRACE")
+    rate = float(os.environ.get("BL_HIL_RATE", "1e-3"))      # simulated s per wall s (cap while idle)
     dut.s_axis_tvalid.value = 0
     dut.s_axis_tdata.value = 0
     dut.s_axis_tuser.value = 0
@@ -66,6 +69,29 @@ async def hil_bridge(dut):
     conn.setblocking(False)
     sim0, wall0 = get_sim_time("ns"), time.time()
     trace = []
+    wd = {"heartbeat_ns": [], "trips": []}
+
+    def dump():
+        if trace_path:
+            Path(trace_path).write_text(json.dumps({"dac_updates": trace, "sim_ns": get_sim_time("ns"),
+                                                    "wd_trips": int(dut.u_wd.trips.value), **wd}))
+
+    async def watch_heartbeat():
+        while True:
+            await RisingEdge(dut.hb)
+            wd["heartbeat_ns"] = (wd["heartbeat_ns"] + [get_sim_time("ns")])[-64:]
+
+    async def watch_trips():
+        while True:
+            await RisingEdge(dut.wd_tripped)
+            await RisingEdge(dut.clk)
+            last = wd["heartbeat_ns"][-1] if wd["heartbeat_ns"] else None
+            wd["trips"].append({"trip_ns": get_sim_time("ns"), "last_heartbeat_ns": last,
+                                "dac_out": int(dut.dac_out.value)})
+            dump()
+
+    cocotb.start_soon(watch_heartbeat())
+    cocotb.start_soon(watch_trips())
     dac_prev = int(dut.dac_out.value)
     pending = []          # sim time (ns) of writes waiting for a DAC change
     inflight = 0          # request frames written, answers not yet back (no idle pacing then)
@@ -121,8 +147,8 @@ async def hil_bridge(dut):
             now = get_sim_time("ns")
             trace += [{"request_ns": t, "dac_ns": now} for t in pending[-1:]]
             pending, dac_prev = [], dac
-        if not data and inflight == 0:        # rate cap: simulated time never runs ahead of wall time x 1e-3
-            ahead = (get_sim_time("ns") - sim0) * 1e-9 / 1e-3 - (time.time() - wall0)
+        if not data and inflight == 0:        # rate cap: simulated time never runs ahead of wall time x rate
+            ahead = (get_sim_time("ns") - sim0) * 1e-9 / rate - (time.time() - wall0)
             time.sleep(min(max(ahead, 0.0), 0.05) if ahead > 0 else idle_sleep * 0.1)
             await Timer(1, unit="us")
         elif not data:
@@ -132,6 +158,4 @@ async def hil_bridge(dut):
     conn.close()
     srv.close()
     fsrv.close()
-    if trace_path:
-        Path(trace_path).write_text(json.dumps({"dac_updates": trace, "sim_ns": get_sim_time("ns"),
-                                                "wd_trips": int(dut.u_wd.trips.value)}))
+    dump()
