@@ -68,7 +68,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
             try:
                 backend = ZmqScanBackend(microscope, data or data_address(microscope), timeout_s=timeout,
-                                         acquire_timeout_s=max(timeout, 30.0), heartbeat_s=0.0)
+                                         acquire_timeout_s=max(timeout, 30.0))
             except SessionError as exc:
                 raise typer.BadParameter(str(exc)) from None
             truth = None

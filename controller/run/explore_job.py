@@ -6,11 +6,14 @@ The job talks to the instrument only through the scan interface of
 adapter run the same experiment. Loop: survey (one image with ``survey_detector``) ->
 policy.reset -> up to ``budget`` times: propose a grid position, move the probe, measure,
 scalarize, observe, record. ``stop(index, value)`` may end the run early (benchmarks stop at
-the first measurement inside the target).
+the first measurement inside the target). The policy's fits run in a worker thread, so the
+event loop keeps serving the link (heartbeats keep a served instrument's lease alive during a
+long fit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,7 +95,7 @@ async def run_explore(backend: MicroscopeBackend, scalarize: Scalarizer, cfg: Ex
     stopped = False
     try:
         for step in range(cfg.budget):
-            idx = policy.propose()
+            idx = await asyncio.to_thread(policy.propose)   # the surrogate's fit: off the event loop
             if idx is None:
                 break
             ix, iy = divmod(idx, ny)
@@ -106,7 +109,7 @@ async def run_explore(backend: MicroscopeBackend, scalarize: Scalarizer, cfg: Ex
             if stop is not None and stop(idx, value):
                 stopped = True
                 break
-        prediction = policy.predict() if final_prediction else None
+        prediction = await asyncio.to_thread(policy.predict) if final_prediction else None
         best_i, best_v = policy.best()
         result = ExploreResult(indices=list(policy.measured), values=list(policy.values), positions_m=positions,
                                survey=survey, step_m=info.step_m, best_index=best_i, best_value=best_v,
