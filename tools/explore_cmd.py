@@ -63,7 +63,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             truth = truth_map(twin, scalarizer) if show_truth and scalarizer in ("com", "ratio") else None
             backend = ScanTwinBackend(twin)
         else:        # a served instrument: no truth (an instrument has none)
-            from beamloop.controller.instruments.zmq_scan import ZmqScanBackend
+            from beamloop.controller.instruments.zmq_client import ZmqScanBackend
             from beamloop.controller.run.session import SessionError, data_address
 
             try:

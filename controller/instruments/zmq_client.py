@@ -39,6 +39,7 @@ from beamloop.controller.core.backend import (
     UnknownKnobError,
 )
 from beamloop.controller.instruments.zmq_data import DataChannel
+from beamloop.controller.instruments.zmq_scan import ScanClient
 from beamloop.controller.instruments.zmq_wire import (  # noqa: F401 - re-export
     YIELD_EVERY_S,
     NotOwnerError,
@@ -52,8 +53,9 @@ from beamloop.controller.protocol import messages as P
 log = logging.getLogger(__name__)
 
 
-class ZmqTwinBackend(DataChannel, MicroscopeBackend):
-    """The twin (or any instrument speaking the protocol) over ZeroMQ.
+class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
+    """The twin (or any instrument speaking the protocol) over ZeroMQ; with the scan interface
+    (:class:`.zmq_scan.ScanClient`: ``scan_info``, ``move_probe``, ``survey``, ``measure_point``).
 
     control_addr / data_addr: endpoints of the instrument's ROUTER and PUB sockets.
     timeout_s: reply timeout of control requests (s); acquire_timeout_s: for ``acquire``
@@ -392,3 +394,6 @@ class ZmqTwinBackend(DataChannel, MicroscopeBackend):
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return bool(task is not None and task.cancelling())
+
+
+ZmqScanBackend = ZmqTwinBackend   # the name `beamloop explore --microscope` uses: same client, scan commands included

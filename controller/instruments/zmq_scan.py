@@ -1,5 +1,5 @@
-"""The scan interface of the ZeroMQ client: :class:`ScanClient` (a mixin) and
-:class:`ZmqScanBackend` = :class:`.zmq_client.ZmqTwinBackend` + the scan commands.
+"""The scan interface of the ZeroMQ client: :class:`ScanClient`, a mixin of
+:class:`.zmq_client.ZmqTwinBackend` (also exported there as ``ZmqScanBackend``).
 
 ``scan_info``, ``move_probe``, ``survey`` and ``measure_point`` as control requests
 (``protocol.scan``). Error replies become the backend interface's typed errors:
@@ -24,11 +24,10 @@ from beamloop.controller.core.backend import (
     ScanInfo,
     ScanNotSupportedError,
 )
-from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.protocol import messages as P
 from beamloop.controller.protocol import scan as W
 
-__all__ = ["ScanClient", "ZmqScanBackend"]
+__all__ = ["ScanClient"]
 
 
 class ScanClient:
@@ -69,7 +68,3 @@ class ScanClient:
         args = {"detectors": None if detectors is None else [str(d) for d in detectors], "camera": bool(camera)}
         return W.point_from_wire(await self._scan_request("measure_point", args, self.acquire_timeout_s))
 
-
-class ZmqScanBackend(ScanClient, ZmqTwinBackend):
-    """A scanning instrument over the beamloop protocol (``beamloop explore --microscope tcp://...``).
-    Arguments as :class:`ZmqTwinBackend`."""

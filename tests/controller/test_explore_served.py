@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from beamloop.controller.core.backend import ProbeLimitError, ScanNotSupportedError, UnknownKnobError
 from beamloop.controller.estimation.scalarizers import com_magnitude
 from beamloop.controller.instruments.scan_twin import ScanTwinBackend
-from beamloop.controller.instruments.zmq_scan import ZmqScanBackend
+from beamloop.controller.instruments.zmq_client import ZmqScanBackend
 from beamloop.controller.policies.explore import ExploreConfig
 from beamloop.controller.protocol import messages as P
 from beamloop.controller.protocol import scan as W
