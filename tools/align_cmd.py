@@ -172,6 +172,10 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
             None, "--keys", help="CURVE key directory (`beamloop keys generate`): talk to a keyed instrument "
             "(with the embedded twin: it serves with these keys too)."),
         key_name: str = typer.Option("client", "--key-name", help="This controller's key pair in --keys (<name>.key_secret)."),
+        instrument: Optional[str] = typer.Option(
+            None, "--instrument", help="Align the instrument an instrument profile describes, through its adapter in "
+            "this process: a shipped name (twin, usim, nion, pyjem, pyjem-standin, board-usim ...) or a YAML file "
+            "(docs/instruments.md). Simulators start misaligned (--no-misalign: as they are)."),
     ) -> None:
         """Align the microscope (by default an embedded digital twin over loopback sockets) and record the run.
 
@@ -180,6 +184,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         from rich.console import Console
 
         from beamloop.controller.bench.align import parse_axes
+        from beamloop.controller.run.instrument_session import run_instrument_session
         from beamloop.controller.run.session import AlignRequest, SessionError, prepare_options, run_session
 
         console = Console()
@@ -207,7 +212,11 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         try:
             with display:
                 # SIGINT/SIGTERM: the first cancels the run (knobs restored and read back), later ones are ignored
-                outcome = run_guarded(lambda: run_session(req, on_event=display, say=console.print), say=console.print)
+                if instrument is not None:
+                    outcome = run_guarded(lambda: run_instrument_session(req, instrument, on_event=display, say=console.print),
+                                          say=console.print)
+                else:
+                    outcome = run_guarded(lambda: run_session(req, on_event=display, say=console.print), say=console.print)
             _summary(console, outcome, knob_axes, time.time() - t0)
             code = 0 if outcome.result.status in (RunStatus.CONVERGED, RunStatus.FINISHED) else 1
             if outcome.result.status == RunStatus.ABORTED:

@@ -16,7 +16,6 @@ displays. Units: SI (metres) throughout.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,9 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from beamloop.controller.core.backend import ConnectionLostError
-from beamloop.controller.estimation.inference import default_estimator
-from beamloop.controller.run.frame_tap import FrameTap
-from beamloop.controller.estimation.knob_calibration import ResponseCalibration, measure_response
+from beamloop.controller.run.response_step import calibrate_response
+from beamloop.controller.estimation.knob_calibration import ResponseCalibration
 from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.policies.registry import available_policies, policy_options, policy_spec
 from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job, twin_instrument
@@ -135,23 +133,6 @@ def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
     return axes, options
 
 
-async def _calibrate(backend, options: dict[str, Any], out: Path,
-                     say: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Measure the knobs' response through a :class:`FrameTap`; return the record's event and the
-    block of calibration frames (``/entry/calibration_frames``)."""
-    say("measuring the knobs' response matrix with the network (once; --calibration reuses a saved one) ...")
-    tap = FrameTap(backend, sorted(await backend.knobs()))
-    cal = await measure_response(tap, default_estimator(options.get("weights_dir")))
-    options["calibration"], options["play"] = cal.gain, cal.play_m
-    path = cal.save(out / f"calibration-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    say(f"response matrix measured in {cal.frames} frames: {path}")
-    event = {"kind": "calibration", "message": f"knob response measured in {cal.frames} frames", "t": time.time(),
-             "frames": int(cal.frames), "file": str(path), "record_block": "calibration_frames"}
-    block = {"name": "calibration_frames", **tap.block(),
-             "description": "frames of the knobs' response calibration (defocus pairs around knob steps)"}
-    return event, block
-
-
 async def run_session(req: AlignRequest, on_event: Callable | None = None,
                       say: Callable[[str], None] = print) -> JobOutcome:
     """Carry out ``req``: start or reach the instrument, calibrate if needed, align, record."""
@@ -192,7 +173,7 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
         try:
             async with WayBack(backend, say=say):  # any error or signal from here on: knobs back, read back
                 if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
-                    event, block = await _calibrate(backend, options, req.out, say)
+                    event, block = await calibrate_response(backend, options, req.out, say)
                     cfg.events.append(event)
                     cfg.frame_blocks.append(block)
                 elif req.calibration is not None:

@@ -39,3 +39,14 @@ def test_instrument_and_microscope_together_are_refused(tmp_path):
     req = AlignRequest(policy="bo", axes=["C10"], out=tmp_path, microscope="tcp://127.0.0.1:5555")
     with pytest.raises(SessionError, match="not both"):
         asyncio.run(run_instrument_session(req, "twin"))
+
+
+def test_cli_unknown_profile_is_a_usage_error_naming_the_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from beamloop.tools.cli import app
+
+    res = CliRunner().invoke(app, ["align", "--quiet", "--policy", "bo", "--axes", "C1", "--instrument", "no-such-scope",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code == 2, res.output
+    assert "--instrument" in res.output and "no-such-scope" in res.output
