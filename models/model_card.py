@@ -60,24 +60,29 @@ def _alignment(meta: dict) -> str:
 
 def _trigger(meta: dict) -> str:
     m = meta["metrics_heldout"]
+    rule = f"; {meta['input']['shift_rule']}" if "shift_rule" in meta["input"] else ""
+    size = meta["size"]
     out = [f"## trigger (version {meta['version']})\n",
            f"- Command: `{meta['command']}`",
-           f"- Input: 32 integers, {meta['input']['features']}; {meta['input']['shift_rule']}; "
+           f"- Input (features v{meta['input'].get('features_version', 1)}): 32 integers, {meta['input']['features']}{rule}; "
            f"region map {meta['input']['region_map']}; grid {meta['input']['grid']}",
            f"- Output: one score, scale {meta['score_scale']:g}; {meta['fire_rule']}; "
            f"threshold {meta['threshold']:.4g} (register {meta['threshold_register']})",
-           f"- Size: {meta['size']['parameters']} parameters, {meta['size']['macs']} MACs, {meta['size']['bops']} bit operations",
+           f"- Size: {size['parameters']} parameters, {size['macs']} MACs"
+           + (f", {size['bops']} bit operations" if "bops" in size else ""),
            f"- Data: {meta['data']['train_frames']} training frames ({meta['data']['n_train_streams']} streams), "
-           f"{meta['data']['val_frames']} held-out frames; generated in {meta['data']['generate_seconds']:.0f} s, "
+           f"{meta['data'].get('test_frames', meta['data'].get('val_frames'))} held-out frames; "
            f"trained {meta['training']['seconds']:.0f} s",
            f"- Versions: {meta['versions']}\n",
            f"### Held-out detection (ROC AUC {m['roc_auc']:.3f}, average precision {m['average_precision']:.3f})\n",
-           "| false-alarm target | precision | recall | realised FAR | recall drift | recall sample |",
-           "|---|---|---|---|---|---|"]
+           meta.get("metrics_definition", "") + "\n",
+           "| false-alarm target | precision | realised FAR | recall drift (beyond tolerance) | recall sample |",
+           "|---|---|---|---|---|"]
     for k, v in m.items():
         if k.startswith("far_"):
-            out.append(f"| {k[4:]} | {v['precision']:.3f} | {v['recall']:.3f} | {v['false_alarm_rate']:.4f} | "
-                       f"{v.get('recall_drift', float('nan')):.3f} | {v.get('recall_sample', float('nan')):.3f} |")
+            out.append(f"| {k[4:]} | {v['precision']:.3f} | {v['false_alarm_rate']:.4f} | "
+                       f"{v.get('recall_drift_beyond', v.get('recall_drift', float('nan'))):.3f} | "
+                       f"{v.get('recall_sample', float('nan')):.3f} |")
     out += ["", "### Training data (streams, events)\n", "```json", json.dumps(meta["randomisation"], indent=1), "```\n"]
     return "\n".join(out)
 

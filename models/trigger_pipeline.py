@@ -1,4 +1,5 @@
-"""``beamloop train trigger``: labelled streams from the twin -> QAT MLP -> precision/recall.
+"""``beamloop train trigger``: labelled streams from the twin -> v2 features -> QAT MLP -> precision/recall
+at fixed false-alarm rates (definitions: :mod:`beamloop.models.trigger_metrics`).
 
 The threshold is set on the *training* streams' event-free frames for a fixed false-alarm rate
 (``far``: fraction of event-free frames that fire), then precision, recall and the realised
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from beamloop.models.trigger_metrics import FARS, table, threshold_for_far  # noqa: F401 (re-export)
+
 
 def score_scale(net) -> float:
     """Power-of-two scale of the trigger output (last ReLU scale x last weight scale)."""
@@ -28,41 +31,32 @@ def score_scale(net) -> float:
         return float(last_act.act_quant.scale()) * float(net.mlp[-1].quant_weight().scale)
 
 
-def threshold_for_far(scores_neg: np.ndarray, far: float) -> float:
-    """Smallest threshold whose false-alarm fraction on ``scores_neg`` is <= ``far`` (fire: score > thr)."""
-    s = np.sort(np.asarray(scores_neg, dtype=np.float64))
-    k = int(np.floor(far * len(s)))
-    return float(s[-k - 1]) if k < len(s) else float(s[0])
+def baseline_v1(weights_dir: str | Path, train_path: Path, test_path: Path, fars) -> dict:
+    """The v1 network (``a[k]``, ``d[k]`` inputs, weights in ``weights_dir``) on the same stored streams,
+    with the same metric definitions: the "before" column of the table."""
+    import h5py
+    import torch
 
+    from beamloop.models.registry import load
+    from beamloop.models.trigger_data import default_region_map, read_frames_features, stream_features_v1
 
-def pr_at_threshold(scores: np.ndarray, y: np.ndarray, thr: float, kind: np.ndarray | None = None) -> dict:
-    fire = scores > thr
-    tp = int(np.sum(fire & (y == 1)))
-    fp = int(np.sum(fire & (y == 0)))
-    fn = int(np.sum(~fire & (y == 1)))
-    out = {"precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
-           "false_alarm_rate": fp / max(int(np.sum(y == 0)), 1), "tp": tp, "fp": fp, "fn": fn}
-    if kind is not None:
-        for k, name in ((1, "drift"), (2, "sample")):
-            sel = kind == k
-            if sel.any():
-                out[f"recall_{name}"] = float(np.mean(fire[sel]))
-    return out
-
-
-def event_recall(fire: np.ndarray, kind: np.ndarray, stream: np.ndarray, k: int) -> float:
-    """Fraction of events of kind ``k`` (runs of consecutive labelled frames in one stream) with
-    at least one firing frame."""
-    sel = kind == k
-    start = sel & ~np.concatenate([[False], sel[:-1] & (stream[1:] == stream[:-1])])
-    ids = np.cumsum(start)
-    hit = [bool(fire[sel & (ids == i)].any()) for i in np.unique(ids[sel])]
-    return float(np.mean(hit)) if hit else float("nan")
+    net = load("trigger", weights_dir).module
+    out_d, scores = [], []
+    for path in (train_path, test_path):
+        d = read_frames_features(path)
+        with h5py.File(path, "r") as f:
+            x = np.concatenate([stream_features_v1(fr, default_region_map())[0][1:] for fr in f["frames"]])
+        with torch.no_grad():
+            scores.append(net(net.to_input_grid(torch.from_numpy(x.astype(np.float32))))[:, 0].numpy())
+        out_d.append(d)
+    return {"version": "1 (a[k], d[k] features; the network committed before issue 13)",
+            **table(scores[0], out_d[0], scores[1], out_d[1], fars)}
 
 
 def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: int = 64, epochs: int = 200,
-        workers: int = 2, max_train_seconds: float = 240.0, fars=(0.01, 0.001), seed: int = 0,
-        n_test: int = 128, hidden: tuple[int, ...] = (16, 8), progress=print) -> dict:
+        workers: int = 2, max_train_seconds: float = 240.0, fars=FARS, seed: int = 0,
+        n_test: int = 128, hidden: tuple[int, ...] = (16, 8), before_dir: str | Path | None = None,
+        threads: int = 1, progress=print) -> dict:
     """Streams ``train_<n>_s<seed+1>``, ``val_<n>_s<seed+2>`` (early stopping), ``test_<n>_s<seed+4>``
     (held-out figures) as raw frames in ``data_dir`` (reused if present), v2 features, QAT MLP."""
     import torch
@@ -87,7 +81,8 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
              f"{len(dva['y'])} held-out")
     torch.manual_seed(seed)
     net = TriggerNet(hidden=tuple(hidden))
-    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, max_seconds=max_train_seconds * 0.6, seed=seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, max_seconds=max_train_seconds * 0.6, seed=seed,
+                      threads=threads)
     log = lambda tag: (lambda r: r["epoch"] % 10 == 0 and progress(  # noqa: E731
         f"{tag} epoch {r['epoch']:3d} loss {r['train_loss']:.4f} val {r['val_loss']:.4f} ({r['seconds']:.0f} s)"))
     t1 = time.time()
@@ -96,7 +91,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
     hist = train_trigger(fnet, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg, progress=log("float"))
     copy_float_weights(fnet, net)
     cfg_q = TrainConfig(epochs=max(epochs // 10, 3), batch_size=256, lr=5e-4, max_seconds=max_train_seconds * 0.4,
-                        seed=seed)
+                        seed=seed, threads=threads)
     hist_q = train_trigger(net, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg_q, progress=log("qat"))
     hist = {"history": hist["history"] + hist_q["history"]}
     t_train = time.time() - t1
@@ -104,51 +99,52 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
         s_tr = net(net.to_input_grid(torch.from_numpy(dtr["x"].astype(np.float32))))[:, 0].numpy()
         s_te = net(net.to_input_grid(torch.from_numpy(dte["x"].astype(np.float32))))[:, 0].numpy()
     scale = score_scale(net)
-    metrics = {}
-    for far in fars:
-        thr = threshold_for_far(s_tr[dtr["y"] == 0], far)
-        m = pr_at_threshold(s_te, dte["y"], thr, dte["kind"])
-        m["threshold"] = thr
-        m["threshold_register"] = int(np.floor(thr / scale))
-        for k, name in ((1, "drift"), (2, "sample")):
-            m[f"event_recall_{name}"] = event_recall(s_te > thr, dte["kind"], dte["stream"], k)
-        metrics[f"far_{far:g}"] = m
-        progress(f"far {far:g}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items()))
-    dva = dte   # the figures below are on the held-out test streams
+    metrics = table(s_tr, dtr, s_te, dte, fars)
+    for m in metrics.values():
+        m["threshold_register"] = int(np.floor(m["threshold"] / scale))
+    for k, m in metrics.items():
+        progress(f"{k}: recall drift beyond tolerance {m['recall_drift_beyond']:.3f}, sample {m['recall_sample']:.3f}, "
+                 f"precision {m['precision']:.3f}, false alarms {m['false_alarm_rate']:.4f}")
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     metrics["roc_auc"] = float(roc_auc_score(dte["y"], s_te))
     metrics["average_precision"] = float(average_precision_score(dte["y"], s_te))
-    default_far = f"far_{fars[0]:g}"
+    default_far = "far_0.01"
     from beamloop.models.alignment_pipeline import library_versions
 
     meta = {
         "name": "trigger",
         "version": "2",
-        "arch": {"hidden": [16, 8]},
-        "input": {"shape": [32], "grid": "int9 (signed), scale 1, FLOOR",
-                  "features": "a[k] = sat_u8(S[k] >> SHIFT) (k=0..15), d[k] = sat_s8((S[k]-S_prev[k]) >> DSHIFT)",
-                  "region_map": "beamloop.sim.detector_regions.ring_segment_map(64, 64, 4, 4)",
-                  "shift_rule": "SHIFT: mean a[k] of the first frame in [64, 128); DSHIFT = SHIFT - %d" % rnd.dshift_gain},
+        "arch": {"hidden": list(hidden)},
+        "input": {"shape": [32], "grid": "int9 (signed), scale 1, FLOOR", "features_version": 2,
+                  "features": "le[k] = lq(E[k]) (k=0..15), rb[k] = sat_s8(le[k] - lq(B[k])), E[k] = sum |I_t - I_t-1| "
+                              "over region k, B[k] running baseline (BSHIFT 3) - docs/trigger_features.md v2",
+                  "region_map": "beamloop.sim.detector_regions.ring_segment_map(64, 64, 4, 4)"},
         "score_scale": scale,
         "threshold": metrics[default_far]["threshold"],
         "threshold_register": metrics[default_far]["threshold_register"],
         "fire_rule": "fire when score > threshold (integer: score_int > threshold_register)",
+        "trigger_recall_drift_at_1pct_fa": metrics[default_far]["recall_drift_beyond"],
+        "trigger_recall_sample_at_1pct_fa": metrics[default_far]["recall_sample"],
+        "metrics_definition": "beamloop.models.trigger_metrics: event recall (>= 1 firing frame per event), drift "
+                              "beyond tolerance (|dC10|, |dC12| > 40 nm, |dC21| > 700 nm), false alarms per event-free "
+                              "frame, thresholds set on the training streams",
         "randomisation": json.loads(rnd.to_json()),
         "data": {"n_train_streams": n_train, "n_val_streams": n_val, "n_test_streams": n_test,
                  "metrics_on": "held-out test streams (seed + 4); validation streams only for early stopping",
-                 "train_frames": int(len(dtr["y"])),
-                 "val_frames": int(len(dva["y"])), "generate_seconds": t_data},
+                 "train_frames": int(len(dtr["y"])), "test_frames": int(len(dte["y"])), "generate_seconds": t_data},
         "training": {**{k: v for k, v in asdict(cfg).items() if k != "log"}, "seconds": t_train,
                      "epochs_run": len(hist["history"])},
         "metrics_heldout": metrics,
         "size": {"parameters": int(sum(p.numel() for p in net.parameters())),
                  "macs": int(sum(a * b for a, b in zip((32, *hidden), (*hidden, 1))))},
         "versions": library_versions(),
-        "command": f"beamloop train trigger --n-train {n_train} --n-val {n_val} --epochs {epochs}",
-        "metrics_before": {"version": "1 (a[k], d[k] features)", "far_0.01": {"recall": 0.411, "recall_drift": 0.304,
-                           "recall_sample": 0.561, "false_alarm_rate": 0.022, "precision": 0.492}},
+        "command": f"beamloop train trigger --n-train {n_train} --n-val {n_val} --n-test {n_test} --epochs {epochs} "
+                   f"--hidden {','.join(str(h) for h in hidden)}",
     }
+    if before_dir is not None:
+        meta["metrics_before"] = baseline_v1(before_dir, data_dir / f"train_{n_train}_s{seed + 1}.h5",
+                                             data_dir / f"test_{n_test}_s{seed + 4}.h5", fars)
     save("trigger", net, meta, out_dir)
     progress(f"saved to {out_dir} (total {time.time() - t0:.0f} s)")
     return meta

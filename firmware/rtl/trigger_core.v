@@ -6,7 +6,7 @@
 // lq(v) = 8*floor(log2 v) + the 3 bits below the leading one (0 for v <= 1). Frames whose E is
 // not valid (first frame, frame after a dropped one) give le = rb = 0 and leave B unchanged.
 // Packed as 32 bytes (input 0 in the least significant byte: le[0..15], then rb[0..15]) into
-// the network (FEATURES = 2). FEATURES = 1 keeps the v1 input of the committed v1 network:
+// the network (FEATURES = 2, the default). FEATURES = 1 keeps the v1 input (network before issue 13):
 //   a[k] = sat_u8(S[k] >> shift), d[k] = sat_s8((S[k] - S_prev[k]) >>> dshift).
 // When the network's score exceeds `threshold`, a one-cycle trig_valid pulse
 // carries the frame number, the 48-bit cycle timestamp of the decision and the score
@@ -18,7 +18,7 @@
 module trigger_core #(
     parameter integer R = 16,            // fixed by the network: 16 sums -> 32 inputs
     parameter integer OUT_W = 16,
-    parameter integer FEATURES = 1,      // network input version: 1 = a[k], d[k]; 2 = le[k], rb[k]
+    parameter integer FEATURES = 2,      // network input version: 1 = a[k], d[k]; 2 = le[k], rb[k] (default)
     parameter integer BSHIFT = 3         // v2 baseline time constant 2^BSHIFT frames
 ) (
     input  wire                    clk,

@@ -8,11 +8,11 @@
 `timescale 1ns / 1ps
 `default_nettype none
 module trigger_net #(
-    parameter integer OUT_W = 18,     // fixed by the network: do not override
+    parameter integer OUT_W = 17,     // fixed by the network: do not override
     /* verilator lint_off UNUSEDPARAM */
     parameter integer OUT_FRAC = 10,  // fraction bits of out_data (documentation for users)
     /* verilator lint_on UNUSEDPARAM */
-    parameter integer LATENCY = 6    // pipeline depth in cycles
+    parameter integer LATENCY = 8    // pipeline depth in cycles
 ) (
     input  wire                    clk,
     input  wire                    in_valid,
@@ -34,7 +34,7 @@ module trigger_net #(
         end
     endgenerate
 
-    wire [18-1:0] core_out;
+    wire [17-1:0] core_out;
     trigger_net_core_wrapper u_core (
         .clk(clk),
         .model_inp(core_in),

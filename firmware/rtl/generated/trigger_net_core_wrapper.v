@@ -5,10 +5,10 @@ module trigger_net_core_wrapper (
     // verilator lint_off UNUSEDSIGNAL
     input [287:0] model_inp,
     // verilator lint_on UNUSEDSIGNAL
-    output [17:0] model_out
+    output [16:0] model_out
 );
     wire [255:0] packed_inp;
-    wire [17:0] packed_out;
+    wire [16:0] packed_out;
 
     assign packed_inp[7:0] = model_inp[7:0];
     assign packed_inp[15:8] = model_inp[16:9];
@@ -49,6 +49,6 @@ module trigger_net_core_wrapper (
         .model_out(packed_out)
     );
 
-    assign model_out[17:0] = packed_out[17:0];
+    assign model_out[16:0] = packed_out[16:0];
 
 endmodule
