@@ -13,7 +13,7 @@ from scipy.stats import qmc
 
 from beamloop.controller.core.backend import Frame, KnobInfo
 from beamloop.controller.estimation.bayesopt import BayesOptimizer, BOConfig
-from beamloop.controller.estimation.cost import fourier_ellipse
+from beamloop.controller.estimation.cost import fourier_ellipse, shadow_cost
 from beamloop.controller.policies.base import (AlignmentPolicy, PolicySpec, StepReport, apply_overrides, check_axes,
                                               default_max_frames)
 from beamloop.controller.policies.registry import register_policy
@@ -56,7 +56,15 @@ class BOPolicyConfig:
     this fraction of the search half-width lower (no frame): a knob with play ``h`` then sits at
     ``value - h`` for every frame *and* for the result, so the play cancels out of the alignment
     instead of adding +-h at random (the twin: h = 8 nm on C10, 4 nm on C12); None: off (the
-    older retrace of the step before the best frame).
+    older retrace of the step before the best frame). cost: ``"ellipse"`` (the Fourier-ellipse
+    cost, :func:`fourier_ellipse`) or ``"shadow"`` (:func:`shadow_cost`, which also works on
+    samples whose texture has no length scale). exploit: after the design, measure the GP's
+    posterior minimum (a model-based step) instead of the weighted-EI maximiser, falling back to
+    EI when that minimum was already measured. stop_rule: ``"cost"`` (stop at ``stop_cost``) or
+    ``"converged"`` (stop when the GP's posterior minimum lies within ``converge_m`` metres, on
+    every axis, of the best measured setting: the model and the measurements agree, no
+    threshold on the cost and so nothing to calibrate per instrument). gradient_power: the
+    shadow cost's exponent of the relative gradient (:func:`shadow_cost`).
     """
 
     windows: dict[str, float] = field(default_factory=dict)
@@ -70,6 +78,11 @@ class BOPolicyConfig:
     bo: BOConfig = field(default_factory=BOConfig)
     seed: int | None = None
     approach_from_below: float | None = 0.1
+    cost: str = "ellipse"
+    stop_rule: str = "cost"
+    exploit: bool = False
+    converge_m: float = 4e-9
+    gradient_power: float = 0.25
 
 
 class BayesOptPolicy(AlignmentPolicy):
@@ -90,6 +103,12 @@ class BayesOptPolicy(AlignmentPolicy):
             raise ValueError(f"max_frames: must be >= 1, got {self.config.max_frames}")
         if self.config.n_init < 1:
             raise ValueError(f"n_init: must be >= 1, got {self.config.n_init}")
+        if self.config.cost not in ("ellipse", "shadow", "gradient"):
+            raise ValueError(f"cost: must be 'ellipse', 'shadow' or 'gradient', got {self.config.cost!r}")
+        if self.config.stop_rule not in ("cost", "converged"):
+            raise ValueError(f"stop_rule: must be 'cost' or 'converged', got {self.config.stop_rule!r}")
+        if not self.config.converge_m > 0:
+            raise ValueError(f"converge_m: must be > 0 m, got {self.config.converge_m!r}")
         self.axes: list[str] = []
         self._done = True
 
@@ -119,16 +138,23 @@ class BayesOptPolicy(AlignmentPolicy):
         self.costs: list[float] = []
         self.settings: list[dict[str, float]] = []
         self._resolved_seen = False
+        self._next: np.ndarray | None = None
+        self._model_step = False
         self.restart()
 
     def propose(self) -> dict[str, float] | None:
         if self._done:
             return None
         n = len(self.costs)
+        self._model_step = False
         if n == 0:
             return dict(self.start)
         if n < self.config.n_init and self._design:
             z = self._design.pop(0)
+        elif self._next is not None:
+            z, self._next = self._next, None
+            self._model_step = True
+            return self._to_knobs(z)
         else:
             # Until some frame shows resolvable speckle the landscape is a plateau: the best point
             # says nothing, so search with plain EI (space-filling); then weight towards the best.
@@ -138,8 +164,13 @@ class BayesOptPolicy(AlignmentPolicy):
 
     def observe(self, setting: dict[str, float], frame: Frame) -> StepReport:
         c = self.config
-        feat = fourier_ellipse(frame.image, c.counts_per_electron, weighting=c.cost_weighting)
-        cost = feat.cost
+        if c.cost in ("shadow", "gradient"):
+            shadow = shadow_cost(frame.image, c.counts_per_electron, c.gradient_power)
+            feat = dataclasses.replace(shadow.ellipse, resolved=True)
+            cost = shadow.cost if c.cost == "shadow" else shadow.gradient
+        else:
+            feat = fourier_ellipse(frame.image, c.counts_per_electron, weighting=c.cost_weighting)
+            cost = feat.cost
         z = self._to_unit(setting)
         model_cost = cost if (feat.resolved or c.unresolved_target is None) else min(cost, c.unresolved_target)
         target = np.log(max(model_cost, 1e-12)) if c.log_target else model_cost
@@ -147,10 +178,12 @@ class BayesOptPolicy(AlignmentPolicy):
         self.costs.append(cost)
         self._resolved_seen |= feat.resolved
         self.settings.append({a: float(setting[a]) for a in self.axes})
-        if c.stop_cost is not None and cost <= c.stop_cost:
+        if c.stop_rule == "cost" and c.stop_cost is not None and cost <= c.stop_cost:
             self.stop("cost below threshold", converged=True)
         elif len(self.costs) >= c.max_frames:
             self.stop("frame budget spent", converged=False)
+        elif len(self.costs) >= c.n_init and (c.exploit or c.stop_rule == "converged"):
+            self._plan_next()
         best = self.result()
         info = {
             "major": feat.major,
@@ -197,6 +230,68 @@ class BayesOptPolicy(AlignmentPolicy):
         return [dict(self.settings[i - 1]) if i > 0 else dict(self.start)]
 
     # -- helpers --------------------------------------------------------------------------
+    def _posterior_minimum(self) -> np.ndarray:
+        """The GP posterior mean's minimiser among the observations, random and local candidates."""
+        x_best, _ = self.opt.best()
+        d = len(self.axes)
+        cand = np.vstack([self.opt.X, self.rng.uniform(-1.0, 1.0, (2048, d)),
+                          np.clip(x_best + 0.1 * self.rng.standard_normal((1024, d)), -1.0, 1.0)])
+        mu, _ = self.opt.predict(cand)
+        return cand[int(np.argmin(mu))]
+
+    def _cone_minimum(self) -> np.ndarray | None:
+        """The vertex of the physical model ``cost^2 = a^2 + k^2 |x - m|^2`` fitted to the lowest costs.
+
+        For a shadow image ``x = M theta`` both cost terms grow with ``|M| = |x - m|`` (C1 and A1
+        in metres count alike), so near focus the cost is a cone with a rounded tip of height
+        ``a`` (noise, texture, drift). Linear least squares on ``cost^2 = b |x|^2 + p.x + c``
+        over the ``2 d + 2`` lowest-cost frames, weighted by ``1 / cost^2`` (the far frames sit
+        on the plateau); returns the vertex ``m = -p / 2b`` in the unit box, or None when the
+        fit is not a bowl (``b <= 0``) or its vertex lies outside the box."""
+        d = len(self.axes)
+        if len(self.costs) < d + 2:
+            return None
+        order = np.argsort(self.costs)[: 2 * d + 2]
+        x = np.array([[self.settings[i][a] for a in self.axes] for i in order]) * 1e9  # nm
+        y = np.array(self.costs)[order] ** 2
+        A = np.column_stack([np.sum(x**2, axis=1), x, np.ones(len(x))])
+        w = 1.0 / y
+        sol, *_ = np.linalg.lstsq(A * w[:, None], y * w, rcond=None)
+        b, p = sol[0], sol[1:1 + d]
+        if not b > 0:
+            return None
+        m = -p / (2.0 * b) * 1e-9
+        z = 2.0 * (m - self.lo) / (self.hi - self.lo) - 1.0
+        if np.any(np.abs(z) > 1.0):
+            return None
+        return z
+
+    def _plan_next(self) -> None:
+        """Model-based step and convergence test (``exploit`` / ``stop_rule="converged"``).
+
+        The GP's posterior minimum, in metres, against the best measured setting: within
+        ``converge_m`` on every axis, right after a model step that measured the best setting so
+        far -> converged (stop, the best measured setting is the result); otherwise, with ``exploit``, it is the next setting unless it repeats a measured
+        one (then weighted EI decides)."""
+        c = self.config
+        z_cone = self._cone_minimum()
+        z_pm = z_cone if z_cone is not None else self._posterior_minimum()
+        half = 0.5 * (self.hi - self.lo)
+        x_best, _ = self.opt.best()
+        last_is_best = int(np.argmin(self.opt.y)) == len(self.opt.y) - 1
+        # In the funnel: the best frame's cost is at most half the median measured cost (far from
+        # focus the cost plateaus and the model's minimum means nothing; a dimensionless test on
+        # the run's own frames, not a per-instrument threshold).
+        funnel = len(self.costs) >= 3 and min(self.costs) <= 0.5 * float(np.median(self.costs))
+        if (c.stop_rule == "converged" and funnel and self._model_step and last_is_best
+                and np.all(np.abs(z_pm - x_best) * half <= c.converge_m)):
+            self.stop("model minimum measured and confirmed", converged=True)
+            return
+        if c.exploit:
+            near = np.min(np.max(np.abs(self.opt.X - z_pm[None, :]) * half[None, :], axis=1))
+            if near > c.converge_m:
+                self._next = z_pm
+
     def _to_knobs(self, z: np.ndarray) -> dict[str, float]:
         z = np.clip(np.asarray(z, dtype=float), -1.0, 1.0)
         v = self.lo + (z + 1.0) * 0.5 * (self.hi - self.lo)
@@ -251,6 +346,9 @@ class BayesOptPolicy(AlignmentPolicy):
         return out
 
 def _options(axes: list[str], max_frames: int | None, stop_cost: float | None, camera_gain: float | None) -> dict:
+    """``bo``'s defaults (the twin's): the Fourier-ellipse cost and its stop threshold. An instrument
+    profile may switch to the shadow cost and the convergence rule in ``alignment.bo`` (usim does:
+    docs/alignment.md, "A cost for any texture")."""
     return {"stop_cost": TWIN_STOP_COST if stop_cost is None else stop_cost,
             "max_frames": max_frames or default_max_frames(len(axes)),
             "counts_per_electron": TWIN_CAMERA_GAIN if camera_gain is None else camera_gain}

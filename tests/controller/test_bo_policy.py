@@ -198,3 +198,29 @@ def test_loop_sets_the_approach_waypoints_before_each_frame():
     for s in measured:
         i = next(i for i, v in enumerate(seen) if all(v.get(a) == pytest.approx(s[a]) for a in AXES))
         assert i > 0 and all(seen[i - 1][a] < s[a] for a in AXES)
+
+
+def test_shadow_cost_options_are_checked_by_name():
+    with pytest.raises(ValueError, match="cost"):
+        BayesOptPolicy(cost="nope")
+    with pytest.raises(ValueError, match="stop_rule"):
+        BayesOptPolicy(stop_rule="nope")
+    with pytest.raises(ValueError, match="converge_m"):
+        BayesOptPolicy(converge_m=0.0)
+
+
+def test_cone_fit_finds_the_vertex_of_a_cone_cost():
+    """The model-based step: cost = sqrt(a^2 + k^2 |x - m|^2) sampled at a few settings -> m."""
+    knobs = {a: KnobInfo(a, "m", -1e-6, 1e-6, a) for a in AXES}
+    pol = BayesOptPolicy(cost="shadow", exploit=True, stop_rule="converged", seed=0,
+                         windows={a: 180e-9 for a in AXES})
+    pol.reset(knobs, {a: 0.0 for a in AXES}, AXES)
+    m = np.array([40e-9, -70e-9])
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        x = rng.uniform(-150e-9, 150e-9, 2)
+        pol.settings.append({a: float(v) for a, v in zip(AXES, x)})
+        pol.costs.append(float(np.hypot(0.01, 1e6 * np.linalg.norm(x - m))))
+    z = pol._cone_minimum()
+    got = pol.lo + (z + 1.0) * 0.5 * (pol.hi - pol.lo)
+    assert np.allclose(got, m, atol=1e-9), got
