@@ -106,3 +106,16 @@ def build_ulx3s(out_dir: str | Path = "build_ulx3s", seed: int = 1, timeout: flo
     res.seconds = {"synth": t_syn, "pnr": t_pnr, "total": time.time() - t0}   # type: ignore[attr-defined]
     del syn
     return res
+
+
+def summary(res: BuildResult) -> dict:
+    """The figures of an ECP5 build for ``bench_results/ecp5_build.json``: utilisation (used,
+    available) per nextpnr cell type, fmax of the design clock (MHz) against ``DESIGN_CLOCK_MHZ``,
+    the bitstream's size and the tool times (seconds)."""
+    util = {k: {"used": u, "available": a} for k, (u, a) in res.utilisation.items()}
+    return {"board": "ulx3s", "device": "LFE5U-85F CABGA381", "bitstream": str(res.bitstream),
+            "bitstream_bytes": res.bitstream.stat().st_size if res.bitstream.exists() else 0,
+            "utilisation": util, "fmax_mhz": res.fmax_mhz, "design_clock_mhz": DESIGN_CLOCK_MHZ,
+            "timing_met": bool(res.fmax_mhz and res.fmax_mhz >= DESIGN_CLOCK_MHZ),
+            "seconds": getattr(res, "seconds", {}),
+            "tools": {n: tool(n) for n in TOOLS}, "file_list": f"{CORE.name} target ulx3s"}

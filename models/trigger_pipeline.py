@@ -140,7 +140,8 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
                  "macs": int(sum(a * b for a, b in zip((32, *hidden), (*hidden, 1))))},
         "versions": library_versions(),
         "command": f"beamloop train trigger --n-train {n_train} --n-val {n_val} --n-test {n_test} --epochs {epochs} "
-                   f"--hidden {','.join(str(h) for h in hidden)}",
+                   f"--hidden {','.join(str(h) for h in hidden)} --max-train-seconds {max_train_seconds:g}"
+                   + (" (metrics_before: run(..., before_dir=<v1 weights>))" if before_dir is not None else ""),
     }
     if before_dir is not None:
         meta["metrics_before"] = baseline_v1(before_dir, data_dir / f"train_{n_train}_s{seed + 1}.h5",

@@ -44,6 +44,15 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         except BuildError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1)
+        if board == "ulx3s":
+            import json
+
+            from beamloop.firmware.build_ecp5 import summary
+            from beamloop.tools.benchio import DEFAULT_DIR
+
+            DEFAULT_DIR.mkdir(parents=True, exist_ok=True)
+            (DEFAULT_DIR / "ecp5_build.json").write_text(json.dumps(summary(res), indent=2) + "\n")
+            typer.echo(f"figures: {DEFAULT_DIR / 'ecp5_build.json'}")
         typer.echo(f"bitstream: {res.bitstream}")
         for k, (used, total) in res.utilisation.items():
             if used:
