@@ -36,7 +36,8 @@ def test_every_rtl_file_is_in_a_core_and_named_after_its_module():
 def test_board_wrappers_lint_clean(board, top, core):
     from beamloop.firmware.sources import BOARDS_DIR
 
-    files = [str(p) for p in sources(core)] + [str(RTL_DIR / "dac_spi.v"), str(BOARDS_DIR / board / f"{top}.v")]
+    common = [str(BOARDS_DIR / "common" / "bench_board.v")] if board == "arty_a7" else []
+    files = [str(p) for p in sources(core)] + [str(RTL_DIR / "dac_spi.v"), *common, str(BOARDS_DIR / board / f"{top}.v")]
     r = subprocess.run(["verilator", "--lint-only", "-Wall", f"-I{RTL_DIR}", "--top-module", top, *files],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -63,6 +64,7 @@ def test_top_with_committed_network_lint_clean(tmp_path):
     core = [str(p) for p in sources("beamloop_top") if p.name != "trigger_net_placeholder.v"]
     cmd = ["verilator", "--lint-only", "-Wall", "--timescale", "1ns/1ps", f"-I{RTL_DIR}", "--top-module", "arty_a7_top",
            f"-GNET_OUT_W={net_params(srcs[0])['OUT_W']}", "-DBEAMLOOP_TRIGGER_NET_REAL", str(srcs[0]), *core,
-           str(RTL_DIR / "dac_spi.v"), str(BOARDS_DIR / "arty_a7" / "arty_a7_top.v"), *files]
+           str(RTL_DIR / "dac_spi.v"), str(BOARDS_DIR / "common" / "bench_board.v"),
+           str(BOARDS_DIR / "arty_a7" / "arty_a7_top.v"), *files]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

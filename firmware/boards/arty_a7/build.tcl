@@ -21,6 +21,7 @@ if {$real_net} {
     set generics [list -generic NET_OUT_W=$out_w]
 } else { lappend files trigger_net_placeholder.v; set defs {} }
 foreach f $files { read_verilog -sv "$rtl/$f" }
+read_verilog -sv "$here/../common/bench_board.v"
 read_verilog -sv "$here/arty_a7_top.v"
 read_xdc "$here/arty_a7.xdc"
 add_files "$rtl/region_map_64x64.hex"

@@ -7,6 +7,7 @@
 //     gp[9] = end of line (tlast), gn[9] = ready (out), gp[10] = trigger pulse (out)
 //   DAC: AD5676-style octal SPI DAC: gp[11] = SYNC_n, gn[11] = MOSI, gp[12] = SCLK
 //   LEDs: led[0] = watchdog tripped, led[1] = malformed frame seen, led[2] = trigger, led[7] = alive
+// Reset, pixel registers, core, SPI DAC and LEDs: boards/common/bench_board.v (shared with arty_a7_top).
 // A real detector needs a fast link (e.g. the ULX3S's differential pairs or a SERDES board);
 // only this file changes.
 `default_nettype none
@@ -37,43 +38,17 @@ module ulx3s_top #(
         .PHASESEL0(1'b0), .PHASESEL1(1'b0), .PHASEDIR(1'b1), .PHASESTEP(1'b1), .PHASELOADREG(1'b1),
         .PLLWAKESYNC(1'b0), .ENCLKOP(1'b0), .LOCK(locked));
 
-    reg [2:0] rst_sync = 3'b111;
-    always @(posedge clk) rst_sync <= {rst_sync[1:0], ~(btn[0] & locked)};
-    wire rst = rst_sync[2];
-
-    reg [15:0] pix_d;
-    reg pix_v, pix_sof, pix_eol;
-    always @(posedge clk) begin
-        pix_d <= {gn[7:0], gp[7:0]}; pix_v <= gp[8]; pix_sof <= gn[8]; pix_eol <= gp[9];
-    end
-
-    wire tready, trig, wd_tripped, ingest_error;
-    wire [8*16-1:0] dac_out;
-    beamloop_top #(.MAP_FILE("region_map_64x64.hex"), .OUT_W(NET_OUT_W)) u_core (
-        .clk(clk), .rst(rst),
-        .s_axis_tdata(pix_d), .s_axis_tvalid(pix_v), .s_axis_tready(tready),
-        .s_axis_tuser(pix_sof), .s_axis_tlast(pix_eol),
-        .uart_rx(ftdi_txd), .uart_tx(ftdi_rxd),
-        .dac_out(dac_out), .trig_pulse(trig), .wd_tripped(wd_tripped), .ingest_error(ingest_error));
-
-    wire sclk, sync_n, mosi;
-    wire [3:0] spi_ch;
-    dac_spi #(.NCH(8), .DW(16), .SCLK_DIV(4)) u_spi (
-        .clk(clk), .rst(rst), .values(dac_out), .sclk(sclk), .sync_n(sync_n), .mosi(mosi),
-        .last_channel(spi_ch));
-
+    wire tready, trig, sclk, sync_n, mosi;
+    bench_board #(.NET_OUT_W(NET_OUT_W), .SCLK_DIV(4)) u_board (
+        .clk(clk), .rst_req(~(btn[0] & locked)),
+        .pix_data({gn[7:0], gp[7:0]}), .pix_valid(gp[8]), .pix_sof(gn[8]), .pix_eol(gp[9]), .pix_ready(tready),
+        .trig(trig), .uart_rx(ftdi_txd), .uart_tx(ftdi_rxd),
+        .dac_sclk(sclk), .dac_sync_n(sync_n), .dac_mosi(mosi),
+        .led_wd(led[0]), .led_ingest_error(led[1]), .led_trig(led[2]), .led_alive(led[7]));
+    assign led[6:3] = 4'b0000;
     assign gp[12:9] = {sclk, sync_n, trig, 1'bz};
     assign gn[12:9] = {1'bz, mosi, 1'bz, tready};
     assign gp[8:0] = 9'bzzzzzzzzz;
     assign gn[8:0] = 9'bzzzzzzzzz;
-
-    reg [23:0] trig_stretch = 24'd0;
-    reg [26:0] alive = 27'd0;
-    always @(posedge clk) begin
-        trig_stretch <= trig ? 24'hFFFFFF : (trig_stretch != 0 ? trig_stretch - 1'b1 : 24'd0);
-        alive <= alive + 1'b1;
-    end
-    assign led = {alive[26], 4'b0000, trig_stretch != 24'd0, ingest_error, wd_tripped};
-    wire unused = &{1'b0, spi_ch, 1'b0};
 endmodule
 `default_nettype wire
