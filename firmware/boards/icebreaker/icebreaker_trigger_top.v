@@ -33,8 +33,10 @@ module icebreaker_trigger_top (
     wire [47:0] trig_time;
     wire [15:0] trig_score;
     wire [31:0] frames, ingest_errors, triggers;
-    // fixed settings on this board (no command link): threshold 0, shifts 4/4
-    trigger_path #(.MAP_FILE("region_map_64x64.hex")) u_core (
+    // fixed settings on this board (no command link): threshold 0, shifts 4/4; placeholder
+    // network on v1 inputs (FEATURES 1): the v2 preprocessing (32 parallel log2 codes, 16
+    // baselines) and the frame buffer would not fit the UP5K beside the rest (docs/firmware.md)
+    trigger_path #(.MAP_FILE("region_map_64x64.hex"), .FEATURES(1)) u_core (
         .clk(CLK), .rst(rst), .s_axis_tdata(d), .s_axis_tvalid(v), .s_axis_tready(P2_4),
         .s_axis_tuser(sof), .s_axis_tlast(eol), .threshold(32'sd0), .shift(5'd4), .dshift(5'd4),
         .trig_valid(trig), .trig_frame(trig_frame),
