@@ -246,3 +246,45 @@ def shadow_cost(image: np.ndarray, counts_per_electron: float = 1.0, power: floa
     if not (np.isfinite(power) and power >= 0):
         raise ValueError(f"power: gradient exponent must be finite and >= 0, got {power!r}")
     return ShadowFeatures(width, relative_gradient(image), feat, float(power))
+
+
+def gradient_anisotropy(image: np.ndarray) -> tuple[float, float]:
+    """Direction and anisotropy of the lit disc's intensity gradient (its structure tensor).
+
+    Returns ``(phi, ratio)``: ``phi`` the principal gradient direction (rad, from the image's
+    column axis x towards its row axis y), ``ratio`` the smaller over the larger eigenvalue
+    (0: every gradient parallel, a single ramp; 1: isotropic). For ``I = S(M theta)`` the
+    tensor is ``M^T <grad S grad S^T> M``: rank one when the frame shows one ramp of the
+    sample, and then one combination of C1/A1 is invisible in the frame."""
+    img = _check_image(image)
+    taper = illumination_taper(img)
+    gy, gx = np.gradient(img)
+    t = np.array([[np.sum(taper * gx * gx), np.sum(taper * gx * gy)],
+                  [np.sum(taper * gx * gy), np.sum(taper * gy * gy)]])
+    # White pixel noise adds var/2 to each central-difference component: estimate the pixel
+    # variance from second differences along both axes (a ramp has none) and remove it.
+    d2 = np.concatenate([(img[1:-1, :] - 0.5 * (img[:-2, :] + img[2:, :])).ravel(),
+                         (img[:, 1:-1] - 0.5 * (img[:, :-2] + img[:, 2:])).ravel()])
+    t -= np.eye(2) * (np.var(d2) / 1.5) / 2.0 * np.sum(taper)
+    evals, evecs = np.linalg.eigh(t)
+    vx, vy = evecs[:, 1]
+    return float(np.arctan2(vy, vx)), float(max(evals[0], 0.0) / max(evals[1], 1e-300))
+
+
+def blind_direction(phi: float, aberrations: list[str]) -> np.ndarray | None:
+    """The knob direction (unit vector over ``aberrations``) that leaves ``M^T u`` unchanged.
+
+    ``u = (cos phi, sin phi)`` is a single ramp's gradient direction; C10 moves ``M^T u`` by
+    ``(cos, sin)``, C12.x by ``(cos, -sin)``, C12.y by ``(sin, cos)`` (``M = [[C1 + A1x, A1y],
+    [A1y, C1 - A1x]]``). Returns the null vector of that 2 x n map, or None if there is none
+    (other aberrations, or the map has full column rank)."""
+    cols = {"C10": (np.cos(phi), np.sin(phi)), "C12.x": (np.cos(phi), -np.sin(phi)),
+            "C12.y": (np.sin(phi), np.cos(phi))}
+    if not aberrations or any(a not in cols for a in aberrations):
+        return None
+    j = np.array([cols[a] for a in aberrations]).T  # 2 x n
+    _, sv, vt = np.linalg.svd(j)
+    if len(aberrations) <= 2 and sv[-1] > 0.2 * sv[0]:
+        return None
+    n = vt[-1]
+    return n / np.linalg.norm(n)

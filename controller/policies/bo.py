@@ -13,9 +13,10 @@ from scipy.stats import qmc
 
 from beamloop.controller.core.backend import Frame, KnobInfo
 from beamloop.controller.estimation.bayesopt import BayesOptimizer, BOConfig
-from beamloop.controller.estimation.cost import fourier_ellipse, shadow_cost
+from beamloop.controller.estimation.cost import blind_direction, fourier_ellipse, gradient_anisotropy, shadow_cost
 from beamloop.controller.policies.base import (AlignmentPolicy, PolicySpec, StepReport, apply_overrides, check_axes,
                                               default_max_frames)
+from beamloop.controller.policies.blind_excursion import BlindExcursion
 from beamloop.controller.policies.registry import register_policy
 
 # Counts per electron of the twin's camera (beamloop.sim RonchigramConfig.detector_gain default).
@@ -64,7 +65,10 @@ class BOPolicyConfig:
     ``"converged"`` (stop when the GP's posterior minimum lies within ``converge_m`` metres, on
     every axis, of the best measured setting: the model and the measurements agree, no
     threshold on the cost and so nothing to calibrate per instrument). gradient_power: the
-    shadow cost's exponent of the relative gradient (:func:`shadow_cost`).
+    shadow cost's exponent of the relative gradient (:func:`shadow_cost`). resolve_blind: when
+    the convergence rule fires on a frame that shows a single ramp (gradient anisotropy below
+    ``blind_ratio``), first step out along the invisible C1/A1 direction on both sides and end at
+    the midpoint (:class:`BlindExcursion`).
     """
 
     windows: dict[str, float] = field(default_factory=dict)
@@ -83,6 +87,8 @@ class BOPolicyConfig:
     exploit: bool = False
     converge_m: float = 4e-9
     gradient_power: float = 0.25
+    resolve_blind: bool = False
+    blind_ratio: float = 0.05
 
 
 class BayesOptPolicy(AlignmentPolicy):
@@ -128,6 +134,7 @@ class BayesOptPolicy(AlignmentPolicy):
             hi.append(min(info.maximum, self.start[a] + w))
         self.lo, self.hi = np.array(lo), np.array(hi)
         self._limits = {a: (knobs[a].minimum, knobs[a].maximum) for a in axes}
+        self._aberr = {a: knobs[a].aberration or a for a in axes}
         if np.any(self.hi <= self.lo):
             raise ValueError("windows: empty search box (start outside the knob limits?)")
         self.rng = np.random.default_rng(c.seed)
@@ -140,6 +147,10 @@ class BayesOptPolicy(AlignmentPolicy):
         self._resolved_seen = False
         self._next: np.ndarray | None = None
         self._model_step = False
+        self._aniso: list[tuple[float, float]] = []
+        self._exc: BlindExcursion | None = None
+        self._blind_done = False
+        self._forced: dict[str, float] | None = None
         self.restart()
 
     def propose(self) -> dict[str, float] | None:
@@ -149,6 +160,9 @@ class BayesOptPolicy(AlignmentPolicy):
         self._model_step = False
         if n == 0:
             return dict(self.start)
+        if self._exc is not None:
+            v = np.clip(self._exc.next_point(), self.lo, self.hi)
+            return {a: float(x) for a, x in zip(self.axes, v)}
         if n < self.config.n_init and self._design:
             z = self._design.pop(0)
         elif self._next is not None:
@@ -178,7 +192,17 @@ class BayesOptPolicy(AlignmentPolicy):
         self.costs.append(cost)
         self._resolved_seen |= feat.resolved
         self.settings.append({a: float(setting[a]) for a in self.axes})
-        if c.stop_rule == "cost" and c.stop_cost is not None and cost <= c.stop_cost:
+        if c.resolve_blind:
+            self._aniso.append(gradient_anisotropy(frame.image))
+        if self._exc is not None:
+            self._exc.observe(cost)
+            if self._exc.finished:
+                self._forced = dict(self.settings[-1])
+                self._exc = None
+                self.stop("blind direction resolved", converged=True)
+        if self._done:
+            pass
+        elif c.stop_rule == "cost" and c.stop_cost is not None and cost <= c.stop_cost:
             self.stop("cost below threshold", converged=True)
         elif len(self.costs) >= c.max_frames:
             self.stop("frame budget spent", converged=False)
@@ -197,6 +221,8 @@ class BayesOptPolicy(AlignmentPolicy):
         return StepReport(cost=cost, estimate=best, info=info)
 
     def result(self) -> dict[str, float]:
+        if self._forced is not None:
+            return dict(self._forced)
         if not self.costs:
             return dict(self.start)
         return dict(self.settings[int(np.argmin(self.costs))])
@@ -266,6 +292,22 @@ class BayesOptPolicy(AlignmentPolicy):
             return None
         return z
 
+    def _start_excursion(self) -> bool:
+        """Begin a :class:`BlindExcursion` from the best frame if it shows a single ramp."""
+        self._blind_done = True
+        i = int(np.argmin(self.costs))
+        phi, ratio = self._aniso[i]
+        if ratio >= self.config.blind_ratio:
+            return False
+        # Once the visible combination is aligned the ramp along u itself is gone: what gradient is
+        # left comes from the invisible component (the sample's cross term) and points across u.
+        n = blind_direction(phi + np.pi / 2, [self._aberr[a] for a in self.axes])
+        if n is None:
+            return False
+        base = np.array([self.settings[i][a] for a in self.axes])
+        self._exc = BlindExcursion(base, n, self.costs[i], self.lo, self.hi)
+        return True
+
     def _plan_next(self) -> None:
         """Model-based step and convergence test (``exploit`` / ``stop_rule="converged"``).
 
@@ -285,6 +327,8 @@ class BayesOptPolicy(AlignmentPolicy):
         funnel = len(self.costs) >= 3 and min(self.costs) <= 0.5 * float(np.median(self.costs))
         if (c.stop_rule == "converged" and funnel and self._model_step and last_is_best
                 and np.all(np.abs(z_pm - x_best) * half <= c.converge_m)):
+            if c.resolve_blind and not self._blind_done and self._start_excursion():
+                return
             self.stop("model minimum measured and confirmed", converged=True)
             return
         if c.exploit:

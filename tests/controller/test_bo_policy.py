@@ -224,3 +224,17 @@ def test_cone_fit_finds_the_vertex_of_a_cone_cost():
     z = pol._cone_minimum()
     got = pol.lo + (z + 1.0) * 0.5 * (pol.hi - pol.lo)
     assert np.allclose(got, m, atol=1e-9), got
+
+
+def test_blind_excursion_ends_at_the_midpoint_of_the_rises():
+    from beamloop.controller.policies.blind_excursion import BlindExcursion
+
+    truth = 23e-9  # the invisible component; the cost rises 30 nm either side of it
+    exc = BlindExcursion(np.array([0.0]), np.array([1.0]), 1.0, np.array([-200e-9]), np.array([200e-9]),
+                         step=10e-9, steps=10, rise=0.25)
+    for _ in range(30):
+        p = exc.next_point()
+        if exc.final is not None:
+            break
+        exc.observe(2.0 if abs(p[0] - truth) > 30e-9 else 1.0)
+    assert exc.final is not None and abs(exc.final[0] - truth) <= 10e-9, exc.final

@@ -131,3 +131,17 @@ def test_usim_width_is_flat_and_gradient_is_not():
     near, far = out[20e-9], out[200e-9]
     assert abs(far.width / near.width - 1.0) < 0.3, (near.width, far.width)
     assert far.gradient > 3 * near.gradient, (near.gradient, far.gradient)
+
+
+def test_blind_direction_of_a_single_ramp():
+    from beamloop.controller.estimation.cost import blind_direction, gradient_anisotropy
+
+    # a ramp along x (columns) sees C1 + A1x and A1y; C1 - A1x is invisible
+    n = blind_direction(0.0, ["C10", "C12.x", "C12.y"])
+    assert abs(abs(n @ np.array([1, -1, 0]) / np.sqrt(2)) - 1) < 1e-9
+    n = blind_direction(np.pi / 2, ["C10", "C12.x", "C12.y"])
+    assert abs(abs(n @ np.array([1, 1, 0]) / np.sqrt(2)) - 1) < 1e-9
+    assert blind_direction(0.0, ["C10", "C21.x"]) is None
+    ramp = 1000.0 + np.tile(np.arange(64.0), (64, 1))  # grows along columns
+    phi, ratio = gradient_anisotropy(ramp)
+    assert min(abs(phi), abs(abs(phi) - np.pi)) < 0.05 and ratio < 0.05
