@@ -163,3 +163,29 @@ def test_closed_loop_focus_through_the_adapter(usim):
     assert res.frames >= 10
     assert abs(res.final["C10"] - 80e-9) < 10e-9           # the knob cancels the hidden offset
     assert abs(c10) < 10e-9
+
+
+def test_bo_with_the_profile_options_focuses_usim(usim):
+    """BO with the usim profile's options (shadow cost, model step, convergence rule: no stop
+    threshold) finds focus from a hidden 120 nm defocus through the adapter."""
+    from beamloop.controller.policies.registry import make_policy
+    from beamloop.controller.run.instrument_options import policy_options_for
+    from beamloop.controller.run.loop import run_alignment
+
+    opts = policy_options_for(PROFILE, "bo", ["C10"])
+    assert opts["cost"] == "shadow" and opts["stop_rule"] == "converged"
+
+    async def go():
+        b = usim.instrument(PROFILE)
+        await b.connect()
+        try:
+            await b.set({"C10": 0.0, "C12.x": 0.0, "C12.y": 0.0, "C21.x": 0.0, "C21.y": 0.0})
+            usim.misalign({"C10": 120e-9})
+            pol = make_policy("bo", seed=0, windows={"C10": 180e-9}, **opts)
+            res = await run_alignment(b, pol, ["C10"], max_frames=20, offload_policy=False)
+            return res, usim.true_aberrations()["C10"]
+        finally:
+            usim.misalign({"C10": 0.0})
+            await b.close()
+    res, c10 = run(go())
+    assert abs(c10) < 20e-9, c10
