@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "compile_cmd",  # beamloop compile ..., beamloop bench fpga
     "flash_cmd",    # beamloop flash
     "hil_cmd",      # beamloop bench hil (RTL in the loop)
+    "keep_cmd",     # beamloop keep (watch mode: re-align on drift triggers)
     "explore_cmd",  # beamloop explore, beamloop bench explore
     "eval_cmd",     # beamloop eval foreign
 ]
