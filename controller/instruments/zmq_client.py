@@ -49,6 +49,7 @@ from beamloop.controller.instruments.zmq_wire import (  # noqa: F401 - re-export
     _to_frame,
 )
 from beamloop.controller.protocol import messages as P
+from beamloop.controller.protocol.priority import realtime_asyncio_context
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
         self.rcvhwm = rcvhwm
         self.timeout_s, self.acquire_timeout_s, self.heartbeat_s = timeout_s, acquire_timeout_s, heartbeat_s
         self._ctx = context or zmq.asyncio.Context.instance()
+        # control on its own context: its I/O thread never queues behind frames (SCHED_RR if allowed)
+        self._ctrl_ctx = context or realtime_asyncio_context()
         self.keys, self.lease_ttl_s = keys, lease_ttl_s
         self.routing_id = os.urandom(P.CLIENT_ID_BYTES)
         self.client_id = P.client_hex(self.routing_id)
@@ -207,7 +210,7 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
         self._pending.clear()
         if self._ctrl is not None:
             self._ctrl.close(linger=0)
-        s = self._ctx.socket(zmq.DEALER)
+        s = self._ctrl_ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.IMMEDIATE, 1)       # never queue requests for a peer that is not connected
         s.setsockopt(zmq.RECONNECT_IVL, 100)

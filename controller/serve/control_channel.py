@@ -23,6 +23,7 @@ import zmq
 from beamloop.controller.protocol import messages as P
 from beamloop.controller.serve import streams as S
 from beamloop.controller.serve.lease import Lease
+from beamloop.controller.protocol.priority import raise_this_thread
 from beamloop.controller.serve.scheduler import QueueFull
 
 log = logging.getLogger("beamloop.controller.serve.instrument_server")
@@ -30,12 +31,15 @@ log = logging.getLogger("beamloop.controller.serve.instrument_server")
 MAX_CONTROL_BYTES = 64 << 10     # largest control message part (bytes); ZeroMQ drops the peer of a bigger one
 CONTROL_HWM = 100                # messages queued per control peer, each way
 FAST_COMMANDS = ("hello", "heartbeat", "knobs")
+FLOOD_BATCH = 100                # requests in one poll cycle beyond which the real-time control thread ...
+FLOOD_PAUSE_S = 1e-3             # ... sleeps this long (s) before the next cycle (normal traffic never does)
 
 
 class ControlChannel:
     """Mixin of :class:`~.instrument_server.InstrumentServer`: the control thread's methods."""
 
     def _control_loop(self) -> None:
+        self.stats["control_realtime"] = raise_this_thread()   # preempts ordinary threads when a request arrives
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._pull, zmq.POLLIN)
@@ -52,7 +56,7 @@ class ControlChannel:
                         break
                     self._router.send_multipart(parts)
             if self._router in events:
-                for _ in range(1000):
+                for handled in range(1000):
                     try:
                         parts = self._router.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
@@ -61,6 +65,8 @@ class ControlChannel:
                         self._on_control(parts)
                     except Exception:  # noqa: BLE001 - the server must outlive any request
                         log.exception("control message handling failed")
+                if handled >= FLOOD_BATCH and self.stats["control_realtime"]:
+                    time.sleep(FLOOD_PAUSE_S)   # a flood at real-time priority must leave the CPU to others
             expired = self.lease.pop_expired()
             if expired is not None:
                 self.stats["lease_expiries"] += 1

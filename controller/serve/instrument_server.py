@@ -53,6 +53,7 @@ from beamloop.controller.serve.data_publisher import (  # noqa: F401 - re-export
     DataPublisher,
 )
 from beamloop.controller.serve.lease import DEFAULT_TTL_S, Lease
+from beamloop.controller.protocol.priority import realtime_context
 from beamloop.controller.serve.scheduler import FairQueue
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class InstrumentServer(ControlChannel, BackendJobs, DataPublisher):
         self._inproc = f"inproc://replies-{secrets.token_hex(6)}"
         self._auth: list = []
         self.stats = {"requests": 0, "bad_requests": 0, "busy": 0, "not_owner": 0, "subscriptions_refused": 0,
-                      "lease_expiries": 0, "restores_verified": 0}
+                      "lease_expiries": 0, "restores_verified": 0, "control_realtime": False}
         self._subs = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -119,7 +120,7 @@ class InstrumentServer(ControlChannel, BackendJobs, DataPublisher):
         backend's connect error, with nothing left bound."""
         K.check_bind(self._want_control, self.keys)
         K.check_bind(self._want_data, self.keys)
-        self._ctx_ctrl, self._ctx_data = zmq.Context(), zmq.Context()
+        self._ctx_ctrl, self._ctx_data = realtime_context(), zmq.Context()   # control I/O thread: SCHED_RR if allowed
         try:
             self._bind()
         except BaseException:

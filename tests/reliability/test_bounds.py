@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import threading
 import time
 
 import pytest
@@ -144,5 +145,26 @@ def test_oversized_messages_and_subscription_floods_are_bounded(counts):
         assert grown < 64 << 20, f"server process grew by {grown / 1e6:.0f} MB"
         counts["memory_growth_bounded_bytes"] = max(counts["memory_growth_bounded_bytes"], grown)
         counts["faults_injected"] += 3
+    finally:
+        srv.stop()
+
+
+def test_control_thread_gets_real_time_priority_when_permitted():
+    """Issue 14, failure 8: the control path (thread + its ZeroMQ I/O thread) runs SCHED_RR when
+    the process may (CAP_SYS_NICE), so a busy machine cannot keep a request waiting for a CPU."""
+    import os
+
+    from beamloop.controller.protocol.priority import realtime_allowed
+
+    srv = twin_server()
+    try:
+        t0 = time.monotonic()
+        while srv.stats["control_realtime"] != realtime_allowed() and time.monotonic() - t0 < 5:
+            time.sleep(0.01)
+        assert srv.stats["control_realtime"] == realtime_allowed()
+        ctrl = [t for t in threading.enumerate() if t.name == "srv-control"]
+        assert ctrl
+        if realtime_allowed():
+            assert os.sched_getscheduler(ctrl[0].native_id) == os.SCHED_RR
     finally:
         srv.stop()
