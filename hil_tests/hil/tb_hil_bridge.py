@@ -13,6 +13,7 @@ at that moment (the file is rewritten at each trip, so a running session can rea
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -54,6 +55,7 @@ async def hil_bridge(dut):
     fsrv.listen(1)
     fsrv.setblocking(False)
     src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst, byte_size=16)
+    src.log.setLevel(logging.WARNING)          # no per-row INFO dump (64 lines of pixels per frame)
     fconn, fbuf = None, b""
     tr = dut.u_trigger
     FEAT_CYCLES = 4      # last pixel -> features valid (checked every cycle in tb_trigger_path)
