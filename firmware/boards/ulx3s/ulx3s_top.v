@@ -46,9 +46,10 @@ module ulx3s_top #(
         .dac_sclk(sclk), .dac_sync_n(sync_n), .dac_mosi(mosi),
         .led_wd(led[0]), .led_ingest_error(led[1]), .led_trig(led[2]), .led_alive(led[7]));
     assign led[6:3] = 4'b0000;
-    assign gp[12:9] = {sclk, sync_n, trig, 1'bz};
-    assign gn[12:9] = {1'bz, mosi, 1'bz, tready};
-    assign gp[8:0] = 9'bzzzzzzzzz;
-    assign gn[8:0] = 9'bzzzzzzzzz;
+    // drive only the output pins; input pins stay undriven (assigning 'z to a pin that is also
+    // read made yosys treat the pixel bus as constant and remove the trigger path)
+    assign gp[12:10] = {sclk, sync_n, trig};
+    assign gn[11] = mosi;
+    assign gn[9] = tready;
 endmodule
 `default_nettype wire
