@@ -56,7 +56,8 @@ class NumpyTrigger:
     Brevitas weights into their integer form). ``__call__(image) -> (score_int, fired)``.
 
     v1 inputs ``[a[k], d[k]]`` with SHIFT chosen from the first frame (``choose_shift``, DSHIFT =
-    SHIFT - 2, the training rule); v2 (change energy vs. its baseline) from the frames seen so far."""
+    SHIFT - 2, the training rule); v2 (change energy against the previous frame and its running
+    baseline, :func:`~beamloop.models.trigger_features.stream_inputs_v2`) frame by frame."""
 
     def __init__(self, weights_dir: str | Path | None = None, shifts: tuple[int, int] | None = None):
         """shifts: fixed v1 (SHIFT, DSHIFT), e.g. the RTL's registers; None: the training rule."""
@@ -76,7 +77,7 @@ class NumpyTrigger:
         self.region_map = default_region_map()
         self._prev = None
         self._shift: tuple[int, int] | None = shifts
-        self._frames: list[np.ndarray] = []
+        self._base: np.ndarray | None = None
 
     def __call__(self, image: np.ndarray) -> tuple[int, bool]:
         from beamloop.models.trigger_data import choose_shift
@@ -90,11 +91,17 @@ class NumpyTrigger:
                 self._shift = (s, max(s - 2, 0))
             x = network_input(S, self._prev, *self._shift)
             self._prev = S
-        else:
-            from beamloop.models.trigger_features import change_energy_batch, stream_inputs_v2
+        else:                     # v2: stream_inputs_v2 frame by frame (first frame: no reference, zeros)
+            from beamloop.models.trigger_features import BSHIFT, lq, region_sums_batch, sat_s8
 
-            self._frames.append(px)
-            x = stream_inputs_v2(change_energy_batch(np.stack(self._frames), self.region_map))[-1]
+            x = np.zeros(32, np.int64)
+            if self._prev is not None:
+                E = region_sums_batch(np.abs(px.astype(np.int64) - self._prev)[None], self.region_map)[0]
+                b = E.copy() if self._base is None else self._base
+                le = lq(E)
+                x = np.concatenate([le, sat_s8(le - lq(b))])
+                self._base = b + ((E - b) >> BSHIFT)
+            self._prev = px.astype(np.int64)
         score = float(np.asarray(self.mlp(x[None].astype(np.float64))).ravel()[0])
         q = int(round(score / self.scale))
         return q, q > self.threshold

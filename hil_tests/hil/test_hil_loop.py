@@ -67,10 +67,16 @@ def test_commands_and_a_bad_host_through_the_rtl(rtl):
         finally:
             await link.set_limits(0, lim["min"], lim["max"], lim["step"])
         # 3. twin frames through the RTL trigger path (AXI-Stream), trigger records come back
-        recs = [(await comp.acquire()).meta["rtl_trigger"] for _ in range(2)]
+        frames = [await comp.acquire() for _ in range(2)]
+        recs = [f.meta["rtl_trigger"] for f in frames]
         assert recs[1]["frame"] == recs[0]["frame"] + 1
         lat = {r["score_ns"] - r["eof_ns"] for r in recs}
         assert len(lat) == 1 and 0 < lat.pop() < 1000
+        # the watch mode's numpy trigger gives the RTL's scores bit for bit (v1: RTL shift registers at reset 4, 4)
+        from beamloop.controller.run.watch import NumpyTrigger
+
+        trig = NumpyTrigger(shifts=(4, 4))
+        assert [trig(f.image) for f in frames] == [(r["score"], r["trigger"]) for r in recs]
 
     loop.run_until_complete(run())
 
@@ -149,13 +155,14 @@ def test_watchdog_safe_state_through_the_rtl(rtl):
 
 @pytest.mark.slow
 def test_alignment_bench_through_the_rtl():
-    """The instrument bench (normal controller, nn policy, integer estimator) on two axes, two
-    trials, response calibration included (minutes)."""
+    """The instrument bench (normal controller, nn policy, integer estimator) on two axes, three
+    trials, identity knob response (the response calibration adds ~40 RTL frames) (minutes)."""
     from beamloop.controller.bench.instrument import InstrumentBenchConfig, run_instrument_bench
 
     t0 = time.perf_counter()
     res = run_instrument_bench(InstrumentBenchConfig(instrument="board-rtl", policy="nn", axes=["C10", "C12.x"],
-                                                     trials=2, seed=0, max_frames=16, estimator="integer"))
+                                                     trials=3, seed=0, max_frames=16, estimator="integer",
+                                                     calibrate_response=False))
     print(f"HIL alignment bench: success {res['success_rate']}, frames median {res['frames_median']}, "
           f"{time.perf_counter() - t0:.0f} s wall")
     assert res["success_rate"] == 1.0
