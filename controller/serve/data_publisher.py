@@ -24,6 +24,7 @@ log = logging.getLogger("beamloop.controller.serve.instrument_server")
 DATA_HWM_FRAMES = 4000           # per-subscriber send queue (frames): 0.4 s at 10 kframes/s
 MAX_SUB_BYTES = 1024             # largest data-channel message a peer may send (subscriptions; the CURVE handshake needs ~300 B)
 MAX_SUBSCRIPTIONS = 1024         # subscriptions admitted on the data channel at once
+ADMIT_EVERY_S = 1e-3             # the publisher looks at new subscriptions this often while streaming (s)
 
 
 def _valid_topic(topic: bytes) -> bool:
@@ -68,10 +69,15 @@ class DataPublisher:
         pattern: list = []
         st: S.Stream | None = None
         try:
+            next_admit = 0.0
             while not self._stop.is_set():
-                self._admit_subscriptions()
-                try:
-                    job = self._pubq.get_nowait() if st is not None else self._pubq.get(timeout=0.005)
+                t_loop = time.perf_counter()
+                if t_loop >= next_admit:   # subscriptions at most every ADMIT_EVERY_S: a NOBLOCK recv costs ~8 us
+                    self._admit_subscriptions()
+                    next_admit = t_loop + ADMIT_EVERY_S
+                try:   # while streaming, look at the queue without raising queue.Empty per frame
+                    job = (self._pubq.get_nowait() if self._pubq.qsize() else None) if st is not None \
+                        else self._pubq.get(timeout=0.005)
                 except queue.Empty:
                     job = None
                 if job is not None:
