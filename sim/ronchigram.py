@@ -81,6 +81,19 @@ class _Grid:
     power: float             # sum |amp|^2
 
 
+_OVERSAMPLE_CAP = 2**31  # "more than any grid": huge or non-finite footprints saturate here, never wrap
+
+
+def _oversample_needed(extent_m: np.ndarray, fov_m: float) -> np.ndarray:
+    """Integer oversample (>= 1) so a footprint of ``extent_m`` (m, x 1.1) fits the FOV (m);
+    saturates at ``_OVERSAMPLE_CAP`` (a float -> int cast of a huge value would wrap negative
+    and silence the undersampling check)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = np.asarray(extent_m, float) * 1.1 / fov_m
+    v = np.where(np.isfinite(v), v, _OVERSAMPLE_CAP)
+    return np.clip(np.ceil(v), 1, _OVERSAMPLE_CAP).astype(np.int64)
+
+
 class RonchigramSimulator:
     """Simulates Ronchigrams for one :class:`RonchigramConfig` (grids and sample precomputed).
 
@@ -218,7 +231,7 @@ class RonchigramSimulator:
         """Smallest internal oversample per aberration set so the footprint's bounding box
         (larger side, x 1.1) fits the FOV (the grid is centred on the box)."""
         ext, _ = self.footprint_box_m(abs_)
-        return np.maximum(1, np.ceil(ext.max(axis=1) * 1.1 / self.cfg.fov_m)).astype(int)
+        return _oversample_needed(ext.max(axis=1), self.cfg.fov_m)
 
     def _choose_oversample(self, C: np.ndarray) -> np.ndarray:
         """(B, 2) oversample factors (x, y) per frame: each axis from the footprint box's
@@ -226,7 +239,7 @@ class RonchigramSimulator:
         ``oversample`` on both; square (the larger) where the tiled far field is used."""
         cfg = self.cfg
         ext, _ = self.footprint_box_m(C)
-        need_xy = np.maximum(1, np.ceil(ext * 1.1 / cfg.fov_m)).astype(int)
+        need_xy = _oversample_needed(ext, cfg.fov_m)
         need = need_xy.max(axis=1)
         if cfg.oversample is not None:
             bad = need > cfg.oversample

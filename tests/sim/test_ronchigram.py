@@ -67,6 +67,16 @@ def test_footprint_beyond_limit_raises_or_warns():
         warn.expected(big)
 
 
+def test_absurd_aberrations_saturate_the_oversample_and_are_refused():
+    """A float -> int wrap once made C10 = 1e308 m look like oversample < 0: no refusal at all."""
+    sim = RonchigramSimulator(small_config(max_oversample=2), seed=0)
+    for c10 in (1e-3, 1e30, 1e308):
+        need = sim.required_oversample(Aberrations(C10=c10))[0]
+        assert need > 2 and need >= sim.required_oversample(Aberrations(C10=300e-9))[0]
+    with pytest.raises(UndersampledError, match="footprint"):
+        sim.simulate(Aberrations(C10=1e308))
+
+
 def test_oversample_grows_with_defocus(sim_carbon):
     s = sim_carbon.required_oversample([Aberrations(C10=c) for c in (0, 20e-9, 60e-9, 100e-9)])
     assert s[0] == 1 and np.all(np.diff(s) >= 0) and s[-1] >= 3
