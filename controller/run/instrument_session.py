@@ -24,11 +24,11 @@ import numpy as np
 
 from beamloop.controller.instruments.open import open_instrument
 from beamloop.controller.instruments.profile import ProfileError, load_profile
-from beamloop.controller.policies.registry import policy_spec
 from beamloop.controller.run.instrument_options import policy_options_for
 from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job
-from beamloop.controller.run.response_step import calibrate_response
-from beamloop.controller.run.session import DEFAULT_MISALIGN, AlignRequest, SessionError, prepare_options
+from beamloop.controller.run.response_step import response_for_policy
+from beamloop.controller.run.session import (DEFAULT_MISALIGN, AlignRequest, SessionError, loop_frame_cap,
+                                             prepare_options)
 from beamloop.controller.run.way_back import WayBack
 
 __all__ = ["run_instrument_session", "instrument_record"]
@@ -65,7 +65,7 @@ async def run_instrument_session(req: AlignRequest, instrument: str | Path, on_e
             oracle.misalign(offsets)
             say(f"simulator: misalignment hidden in the instrument {({a: f'{v * 1e9:.1f} nm' for a, v in offsets.items()})}")
         cfg = JobConfig(axes=axes, policy=req.policy, policy_options=options,
-                        max_frames=max(options.get("max_frames") or 0, req.max_frames or 0, 1) + 5, out_dir=req.out,
+                        max_frames=loop_frame_cap(req, options), out_dir=req.out,
                         source=f"instrument profile {profile.name} ({opened.note or profile.kind})", seed=req.seed,
                         instrument=instrument_record(profile, opened.note), listeners=list(req.listeners))
         if offsets:
@@ -74,10 +74,7 @@ async def run_instrument_session(req: AlignRequest, instrument: str | Path, on_e
         await backend.connect()
         try:
             async with WayBack(backend, say=say):
-                if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
-                    event, block = await calibrate_response(backend, options, req.out, say)
-                    cfg.events.append(event)
-                    cfg.frame_blocks.append(block)
+                await response_for_policy(backend, cfg, options, req.calibration, req.out, say)
                 outcome = await run_job(backend, cfg, on_event=on_event)
         finally:
             await backend.close()

@@ -48,11 +48,17 @@ def tolerances(run: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _frame_steps(run: dict[str, Any]) -> tuple[np.ndarray, int]:
+    """(frame number of every recorded frame, number of loop steps): frames 1..n are the loop's,
+    0 the reference, > n the verification."""
+    fr = run["frames"]
+    return np.asarray(fr.get("frame", fr.get("step", [])), int), len(run["steps"].get("step", []))
+
+
 def _loop_frames(run: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frame numbers, settings, truth) of the frames taken *in* the loop (steps 1..n)."""
     fr = run["frames"]
-    step = np.asarray(fr.get("frame", fr.get("step", [])), int)
-    n_steps = len(run["steps"].get("step", []))
+    step, n_steps = _frame_steps(run)
     sel = (step >= 1) & (step <= n_steps)
     d = len(run["axes"])
     truth = np.asarray(fr.get("true_aberration", np.full((len(step), d), np.nan)), float)
@@ -63,8 +69,7 @@ def verification_truth(run: dict[str, Any]) -> tuple[int, np.ndarray] | None:
     """``(frame number, truth (m) per axis)`` of the verification frame at the final setting (the
     last frame after the loop), or None if there is none or the instrument reports no truth."""
     fr = run["frames"]
-    step = np.asarray(fr.get("frame", fr.get("step", [])), int)
-    n_steps = len(run["steps"].get("step", []))
+    step, n_steps = _frame_steps(run)
     after = np.flatnonzero(step > n_steps)
     if not len(after) or "true_aberration" not in fr:
         return None

@@ -17,9 +17,10 @@ from typing import Any, Callable
 
 from beamloop.controller.estimation.inference import default_estimator
 from beamloop.controller.estimation.knob_calibration import measure_response
+from beamloop.controller.policies.registry import policy_spec
 from beamloop.controller.run.frame_tap import FrameTap
 
-__all__ = ["calibrate_response"]
+__all__ = ["calibrate_response", "response_for_policy"]
 
 
 async def calibrate_response(backend, options: dict[str, Any], out: Path,
@@ -38,3 +39,17 @@ async def calibrate_response(backend, options: dict[str, Any], out: Path,
     block = {"name": "calibration_frames", **tap.block(),
              "description": "frames of the knobs' response calibration (defocus pairs around knob steps)"}
     return event, block
+
+
+async def response_for_policy(backend, cfg, options: dict[str, Any], calibration_file: Path | None, out: Path,
+                              say: Callable[[str], None]) -> None:
+    """Give ``cfg.policy`` the response it needs: measured here (event + frames into ``cfg``) if
+    the policy needs one and ``options`` has none, or the one loaded from ``calibration_file``
+    recorded as an event (0 frames). ``cfg``: the job's :class:`~beamloop.controller.run.job.JobConfig`."""
+    if policy_spec(cfg.policy).needs_response_calibration and "calibration" not in options:
+        event, block = await calibrate_response(backend, options, out, say)
+        cfg.events.append(event)
+        cfg.frame_blocks.append(block)
+    elif calibration_file is not None:
+        cfg.events.append({"kind": "calibration", "message": f"knob response loaded from {calibration_file}",
+                           "file": str(calibration_file), "frames": 0})

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from beamloop.controller.core.backend import ConnectionLostError
-from beamloop.controller.run.response_step import calibrate_response
+from beamloop.controller.run.response_step import response_for_policy
 from beamloop.controller.estimation.knob_calibration import ResponseCalibration
 from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.policies.registry import available_policies, policy_options, policy_spec
@@ -32,7 +32,7 @@ from beamloop.controller.serve.twin_server import start_embedded_twin
 from beamloop.sim.microscope import MicroscopeConfig
 
 __all__ = ["AlignRequest", "SessionError", "DEFAULT_MISALIGN", "twin_ronchigram_options", "data_address",
-           "prepare_options", "run_session"]
+           "prepare_options", "run_session", "loop_frame_cap"]
 
 # The embedded twin's random misalignment (m): C1, A1 within +-150 nm, B2 within +-2 um.
 DEFAULT_MISALIGN: dict[str, float] = {"C10": 150e-9, "C12.x": 150e-9, "C12.y": 150e-9, "C21.x": 2e-6, "C21.y": 2e-6}
@@ -133,6 +133,12 @@ def prepare_options(req: AlignRequest) -> tuple[list[str], dict[str, Any]]:
     return axes, options
 
 
+def loop_frame_cap(req: AlignRequest, options: dict[str, Any]) -> int:
+    """The loop's hard frame cap: the policy's budget (or the request's), plus 5 frames of slack
+    for the policy's own final moves (approach waypoints, a last pair)."""
+    return max(options.get("max_frames") or 0, req.max_frames or 0, 1) + 5
+
+
 async def run_session(req: AlignRequest, on_event: Callable | None = None,
                       say: Callable[[str], None] = print) -> JobOutcome:
     """Carry out ``req``: start or reach the instrument, calibrate if needed, align, record."""
@@ -150,7 +156,7 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
         source, offsets = f"instrument at {req.microscope}", {}
         instrument = {"name": source}
     cfg = JobConfig(axes=axes, policy=req.policy, policy_options=options,
-                    max_frames=max(options.get("max_frames") or 0, req.max_frames or 0, 1) + 5, out_dir=req.out,
+                    max_frames=loop_frame_cap(req, options), out_dir=req.out,
                     start_offsets=offsets, source=source, seed=req.seed, instrument=instrument,
                     listeners=list(req.listeners))
     try:
@@ -172,13 +178,7 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
                                "Start one (`beamloop twin`, `beamloop serve`) or check the address") from None
         try:
             async with WayBack(backend, say=say):  # any error or signal from here on: knobs back, read back
-                if policy_spec(req.policy).needs_response_calibration and "calibration" not in options:
-                    event, block = await calibrate_response(backend, options, req.out, say)
-                    cfg.events.append(event)
-                    cfg.frame_blocks.append(block)
-                elif req.calibration is not None:
-                    cfg.events.append({"kind": "calibration", "message": f"knob response loaded from {req.calibration}",
-                                       "file": str(req.calibration), "frames": 0})
+                await response_for_policy(backend, cfg, options, req.calibration, req.out, say)
                 return await run_job(backend, cfg, on_event=on_event)
         finally:
             await backend.close()
