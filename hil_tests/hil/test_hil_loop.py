@@ -73,7 +73,7 @@ def test_commands_and_a_bad_host_through_the_rtl(rtl):
         lat = {r["score_ns"] - r["eof_ns"] for r in recs}
         assert len(lat) == 1 and 0 < lat.pop() < 1000
         # the watch mode's numpy trigger gives the RTL's scores bit for bit (v1: RTL shift registers at reset 4, 4)
-        from beamloop.controller.run.watch import NumpyTrigger
+        from beamloop.models.trigger_stream import NumpyTrigger
 
         trig = NumpyTrigger(shifts=(4, 4))
         assert [trig(f.image) for f in frames] == [(r["score"], r["trigger"]) for r in recs]
