@@ -25,11 +25,19 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     ) -> None:
         """After aligning, watch: a drift trigger re-aligns, a sample-change trigger pauses and says so."""
         from beamloop.controller.run.watch import WatchConfig, run_keep
+        from beamloop.controller.run.way_back import Interrupted
 
         cfg = WatchConfig(watch_frames=watch_frames, max_realignments=max_realignments,
                           sample_change_rel=sample_change)
-        res = run_keep(instrument, axes.split(","), policy, cfg, record, seed, estimator,
-                       say=lambda m: typer.echo(m, err=json_out))
+        try:
+            res = run_keep(instrument, axes.split(","), policy, cfg, record, seed, estimator,
+                           say=lambda m: typer.echo(m, err=json_out))
+        except Interrupted as exc:
+            # a running alignment's knobs were put back and read back (its restore message is above);
+            # between alignments no knob moves, so an interrupted watch leaves the aligned setting
+            typer.echo(f"aborted ({exc}): an alignment that was running was undone (restore message above); "
+                       "an interrupted watch leaves the column at its aligned setting", err=True)
+            raise typer.Exit(130 if exc.signum == 2 else 143) from None
         typer.echo(json.dumps(res, default=float) if json_out else res["message"])
         if res["status"] not in ("watched", "paused_sample_change"):
             raise typer.Exit(1)

@@ -4,11 +4,14 @@ Used by benchmarks and tests where transport is not the point. Same semantics as
 ZeroMQ backend: SI values, all-or-nothing ``set`` raising :class:`KnobLimitError` /
 :class:`UnknownKnobError`, frames with the knob state and the twin's true aberrations
 in ``meta["true_aberrations"]`` (m). Calls run synchronously on the event loop (the
-twin's clock is simulated, so there is nothing to wait for).
+twin's clock is simulated, so there is nothing to wait for), but ``acquire`` first yields to the
+loop once, as every real instrument's acquisition does: without that, a loop of acquisitions (the
+watch of ``beamloop keep``) never lets the loop run its signal handlers, and Ctrl-C is never seen.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from beamloop.controller.core.backend import (
@@ -66,6 +69,7 @@ class LocalTwinBackend(MicroscopeBackend):
             raise UnknownKnobError(str(exc)) from None
 
     async def acquire(self) -> Frame:
+        await asyncio.sleep(0)   # a suspension point: signals (Ctrl-C) and cancellation are delivered here
         self._check_open()
         image, info = self.microscope.acquire()
         return Frame(

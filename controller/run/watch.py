@@ -20,6 +20,13 @@ watching goes on with a new reference. Every trigger goes into the record as an 
 ``trigger`` with its frame number, ``trigger_kind`` (counted over the whole watch, alignment frames included),
 time (``time.time()``, s), score and kind; re-alignments and the pause are events too.
 
+The way back: every alignment (the initial one and each re-alignment) runs inside a
+:class:`~.way_back.WayBack`. If it ends with an exception -- an error, or the cancellation that the
+first Ctrl-C / SIGTERM causes under :func:`~.way_back.run_guarded` (``run_keep`` uses it) -- the knobs
+go back to their values at the start of *that* alignment (for a re-alignment: the last aligned
+setting, before the correction started), are read back, and an ``interrupted`` event records
+whether the read-back matched. While watching no knob moves, so there is nothing to undo.
+
 Units: SI (metres, seconds); scores in the RTL's integer units (``score_scale`` per unit).
 """
 
@@ -36,6 +43,7 @@ import numpy as np
 from beamloop.controller.core.backend import Frame, MicroscopeBackend
 from beamloop.controller.policies.base import AlignmentPolicy
 from beamloop.controller.run.loop import AlignmentResult, run_alignment
+from beamloop.controller.run.way_back import WayBack
 from beamloop.models.trigger_stream import RTL_SIZE, NumpyTrigger, rtl_raster  # noqa: F401 - re-exported (bit-exact trigger)
 
 @dataclass
@@ -91,7 +99,18 @@ async def keep_aligned(backend: MicroscopeBackend, make_policy: Callable[[], Ali
             recorder.event(event_kind, message, time.time(), **fields)
 
     async def align(why: str) -> bool:
-        res = await run_alignment(backend, make_policy(), axes, max_frames=cfg.align_max_frames)
+        way_back = WayBack(backend, say=tell)
+        try:
+            async with way_back:  # an error or a signal mid-alignment: knobs back to this alignment's start
+                res = await run_alignment(backend, make_policy(), axes, max_frames=cfg.align_max_frames)
+        except BaseException:
+            try:  # after the restore; a failing record (full disk) must not hide the original exception
+                event("interrupted", f"{why} interrupted at frame {out.frames}: knobs "
+                      + ("restored to the alignment's start, read back" if way_back.restored
+                         else "NOT confirmed restored"), restored=way_back.restored, frame=out.frames)
+            except Exception:  # noqa: BLE001
+                pass
+            raise
         out.alignments.append(res)
         out.frames += res.frames
         event("alignment", f"{why}: {res.status} in {res.frames} frames", status=str(res.status),
@@ -168,9 +187,9 @@ def run_keep(instrument: str, axes: list[str], policy: str = "nn", config: Watch
              say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """``beamloop keep``: open ``instrument`` (profile name or path), align ``axes`` with ``policy``
     and watch (:func:`keep_aligned`); with ``record``, a NeXus run record holding every event
-    (``/entry/log/events``: alignments, triggers with frame number and time, the pause)."""
-    import asyncio
-
+    (``/entry/log/events``: alignments, triggers with frame number and time, the pause).
+    Runs under :func:`~.way_back.run_guarded`: the first SIGINT/SIGTERM cancels the run (the current
+    alignment's knobs are restored), later ones are ignored; then :class:`~.way_back.Interrupted`."""
     from beamloop.controller.instruments.open import open_instrument
     from beamloop.controller.policies.registry import make_policy
     from beamloop.controller.run.instrument_options import policy_options_for
@@ -198,7 +217,9 @@ def run_keep(instrument: str, axes: list[str], policy: str = "nn", config: Watch
                 rec.close()
             await opened.backend.close()
 
+    from beamloop.controller.run.way_back import run_guarded
+
     try:
-        return asyncio.run(run())
+        return run_guarded(run, say=say or print)
     finally:
         opened.close()
