@@ -48,32 +48,21 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         ``beamloop align --microscope tcp://HOST:PORT`` can drive it from another computer."""
         import logging
 
-        import zmq
-
         from beamloop.controller.serve.instrument_server import InstrumentServer
-
-        from beamloop.controller.protocol.keys import InsecureBindError, KeyFileError, check_bind, server_keys
         from beamloop.controller.serve.lease import Lease
+        from beamloop.tools.serve_options import checked_server_keys, start_or_exit
 
         try:  # keys, addresses and the lease time checked before the instrument is opened
             Lease.check_ttl(lease_ttl)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--lease-ttl") from None
-        try:
-            server_k = server_keys(keys) if keys is not None else None
-            check_bind(control, server_k)
-            check_bind(data, server_k)
-        except (KeyFileError, InsecureBindError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--keys / --control / --data") from None
+        server_k = checked_server_keys(keys, control, data)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         opened = _open(instrument, noise)
         typer.echo(f"{opened.profile.name}: {opened.note or opened.profile.kind}")
         try:
-            try:
-                server = InstrumentServer(opened.backend, control, data, keys=server_k, lease_ttl_s=lease_ttl).start()
-            except zmq.ZMQError as exc:
-                typer.echo(f"error: cannot bind control {control!r} / data {data!r}: {exc}", err=True)
-                raise typer.Exit(2) from None
+            server = start_or_exit(lambda: InstrumentServer(opened.backend, control, data, keys=server_k,
+                                                            lease_ttl_s=lease_ttl).start(), control, data)
             typer.echo(f"serving {opened.profile.name}: control {server.control_addr}  data {server.data_addr}  "
                        f"session {server.session}")
             typer.echo(f"knobs: {', '.join(k.name for k in opened.profile.knobs)} (SI); Ctrl-C to stop")

@@ -61,23 +61,13 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         if misalign:
             m.misalign(np.random.default_rng(seed), {"C10": 100e-9, "C12.x": 30e-9, "C12.y": 30e-9,
                                                      "C21.x": 300e-9, "C21.y": 300e-9})
-        import zmq
+        from beamloop.tools.serve_options import checked_server_keys, start_or_exit
 
-        from beamloop.controller.protocol.keys import InsecureBindError, KeyFileError, check_bind, server_keys
-
-        try:
-            server_k = server_keys(keys) if keys is not None else None
-            check_bind(control, server_k)
-            check_bind(data, server_k)
-        except (KeyFileError, InsecureBindError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--keys / --control / --data") from None
+        server_k = checked_server_keys(keys, control, data)
         typer.echo("building the Ronchigram simulator ...")
         m.prepare()
-        try:
-            server = TwinServer(m, control, data, pace=pace, prepare=False, keys=server_k, lease_ttl_s=lease_ttl).start()
-        except zmq.ZMQError as exc:
-            typer.echo(f"error: cannot bind control {control!r} / data {data!r}: {exc}", err=True)
-            raise typer.Exit(2) from None
+        server = start_or_exit(lambda: TwinServer(m, control, data, pace=pace, prepare=False, keys=server_k,
+                                                  lease_ttl_s=lease_ttl).start(), control, data)
         typer.echo(f"twin serving: control {server.control_addr}  data {server.data_addr}  session {server.session}")
         typer.echo(f"knobs: {', '.join(m.knob_specs())} (m); Ctrl-C to stop")
         server.serve_forever()
