@@ -2,10 +2,11 @@
 
 Client side of ``docs/protocol.md``: a DEALER on the control channel (request ids,
 per-request timeouts, typed errors) and a SUB on the data channel (frames decoded and
-validated without copying the pixels; :mod:`.zmq_data`). Three asyncio tasks run in the caller's loop:
-the control reader (matches replies to pending requests by id), the data reader
-(validates frames, counts lost frames from sequence gaps, hands ``acquire`` frames to
-their waiters and streamed frames to :meth:`frames`), and the heartbeat.
+validated without copying the pixels). The data channel is received in its own thread with its
+own ZeroMQ context (:mod:`.zmq_data`: validates frames, counts lost frames from sequence gaps,
+hands ``acquire`` frames to their waiters and streamed frames to :meth:`frames`), so control
+replies never queue behind frames in the caller's loop. Two asyncio tasks run in the caller's
+loop: the control reader (matches replies to pending requests by id) and the heartbeat.
 
 Errors: out-of-limit ``set`` -> :class:`KnobLimitError` (nothing applied); unknown knob ->
 :class:`UnknownKnobError`; no reply within the timeout or a dead peer ->
@@ -24,6 +25,7 @@ import collections
 import itertools
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -41,7 +43,6 @@ from beamloop.controller.core.backend import (
 from beamloop.controller.instruments.zmq_data import DataChannel
 from beamloop.controller.instruments.zmq_scan import ScanClient
 from beamloop.controller.instruments.zmq_wire import (  # noqa: F401 - re-export
-    YIELD_EVERY_S,
     NotOwnerError,
     RemoteError,
     _error_from,
@@ -64,6 +65,9 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
     stream_queue: how many streamed frames :meth:`frames` buffers (oldest dropped).
     rcvhwm: frames ZeroMQ may queue on the data socket before pushing back on the
     instrument (whose own queue then drops frames; losses show as sequence gaps).
+    context: a ``zmq.asyncio.Context`` for the control socket (default: a shared one whose I/O
+    thread runs at real-time priority if permitted); the data socket always has its own context,
+    owned by the receiver thread.
     keys: :class:`~beamloop.controller.protocol.keys.ClientKeys` for a CURVE instrument (or None).
     lease_ttl_s: take the lease at :meth:`connect` with this time-to-live (s); None: the first
     write takes it with the instrument's default. The client has a random routing id (:attr:`client_id`), kept
@@ -88,7 +92,6 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
         self.control_addr, self.data_addr = control_addr, data_addr
         self.rcvhwm = rcvhwm
         self.timeout_s, self.acquire_timeout_s, self.heartbeat_s = timeout_s, acquire_timeout_s, heartbeat_s
-        self._ctx = context or zmq.asyncio.Context.instance()
         # control on its own context: its I/O thread never queues behind frames (SCHED_RR if allowed)
         self._ctrl_ctx = context or realtime_asyncio_context()
         self.keys, self.lease_ttl_s = keys, lease_ttl_s
@@ -102,7 +105,10 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
         self._stream_event: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._ctrl: zmq.asyncio.Socket | None = None
-        self._data: zmq.asyncio.Socket | None = None
+        self._receiver = None   # zmq_data.FrameReceiver while connected
+        self._stats_lock = threading.Lock()
+        self._ctrl_idle = threading.Event()   # set while no control request waits for its reply
+        self._ctrl_idle.set()
         self._knobs: dict[str, KnobInfo] = {}
         self.session: str | None = None
         self.connected = False
@@ -121,31 +127,20 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
 
     def reset_stats(self) -> None:
         """Zero the data-channel counters (frames_received, lost_frames, bad_messages, times)."""
-        self.frames_received = self.lost_frames = self.bad_messages = 0
-        self.t_first_frame = self.t_last_frame = None
+        with self._stats_lock:
+            self.frames_received = self.lost_frames = self.bad_messages = 0
+            self.t_first_frame = self.t_last_frame = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def connect(self) -> None:
         """Open both sockets, say hello (checks the protocol version, reads the knobs)
         and start the reader and heartbeat tasks. Raises :class:`ConnectionLostError` if
         the instrument does not answer within ``timeout_s``."""
-        if self._data is None:
-            self._data = self._ctx.socket(zmq.SUB)
-            self._data.setsockopt(zmq.RCVHWM, self.rcvhwm)
-            self._data.setsockopt(zmq.LINGER, 0)
-            self._data.setsockopt(zmq.MAXMSGSIZE, 1 << 30)   # no single frame larger than 1 GiB
-            if self.keys is not None:
-                from beamloop.controller.protocol.keys import apply_client
-
-                apply_client(self._data, self.keys)
-            self._data.setsockopt(zmq.SUBSCRIBE, P.STREAM_TOPIC)
-            self._data.setsockopt(zmq.SUBSCRIBE, P.acquire_topic(self.client_id))
-            self._data.connect(self.data_addr)
+        if self._receiver is None:
+            self._stream_event = asyncio.Event()
+            self._start_receiver(asyncio.get_running_loop())
         if self._ctrl is None:
             self._new_control_socket()
-        if not self._tasks:
-            self._stream_event = asyncio.Event()
-            self._tasks = [asyncio.create_task(self._data_reader(), name="zmq-data-reader")]
         res = await self._request("hello", {}, self.timeout_s)
         if res.get("protocol") != P.PROTOCOL_VERSION:
             raise RemoteError(P.VERSION_MISMATCH, f"instrument speaks protocol {res.get('protocol')!r}, we speak {P.PROTOCOL_VERSION}")
@@ -154,7 +149,7 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
         self._knobs = _knob_infos(res.get("knobs"))
         self.session = res.get("session")
         await asyncio.sleep(0.05)  # let the SUB subscription reach the publisher (ZeroMQ "slow joiner")
-        if self.heartbeat_s > 0 and len(self._tasks) == 1:
+        if self.heartbeat_s > 0 and not self._tasks:
             self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="zmq-heartbeat"))
 
     async def release(self, keep: bool = True) -> bool:
@@ -185,15 +180,15 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks = []
+        await self._stop_receiver()
         for fut in list(self._pending.values()) + list(self._frame_waiters.values()):
             if not fut.done():
                 fut.set_exception(ConnectionLostError("backend closed"))
         self._pending.clear()
         self._frame_waiters.clear()
-        for s in (self._ctrl, self._data):
-            if s is not None:
-                s.close(linger=0)
-        self._ctrl = self._data = None
+        if self._ctrl is not None:
+            self._ctrl.close(linger=0)
+        self._ctrl = None
         self.connected = False  # closed on purpose: not reported as a lost connection
 
     def _new_control_socket(self) -> None:
@@ -246,12 +241,14 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
                 await asyncio.sleep(0.01)
                 continue
             if len(parts) != 1:
-                self._bad(f"control reply with {len(parts)} parts (want 1)")
+                with self._stats_lock:
+                    self._bad(f"control reply with {len(parts)} parts (want 1)")
                 continue
             try:
                 rep = P.decode_reply(parts[0])
             except P.ProtocolError as exc:
-                self._bad(f"control reply: {exc}")
+                with self._stats_lock:
+                    self._bad(f"control reply: {exc}")
                 continue
             fut = self._pending.pop(rep.id, None) if rep.id is not None else None
             if fut is None:
@@ -267,6 +264,7 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
             rid = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
+        self._control_begins()   # the data receiver steps aside until the reply is in (bounded)
         payload = P.encode_request(P.Request(rid, cmd, args, time.time()))
         try:
             async with asyncio.timeout(timeout_s):
@@ -289,6 +287,7 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
                 + ("; the set may or may not have been applied, read the knobs back after reconnecting" if cmd == "set" else "")
             ) from None
         finally:
+            self._control_ends()
             self._pending.pop(rid, None)
             if fut.done() and not fut.cancelled():
                 fut.exception()  # mark retrieved (it may have been failed while we were still sending)

@@ -12,7 +12,6 @@ from typing import Any
 from beamloop.controller.core.backend import BackendError, Frame, KnobInfo, KnobLimitError, UnknownKnobError
 from beamloop.controller.protocol import messages as P
 
-YIELD_EVERY_S = 2e-4   # the data reader yields to the event loop at least this often
 
 
 class RemoteError(BackendError):
