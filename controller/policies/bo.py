@@ -14,6 +14,7 @@ from scipy.stats import qmc
 from beamloop.controller.core.backend import Frame, KnobInfo
 from beamloop.controller.estimation.bayesopt import BayesOptimizer, BOConfig
 from beamloop.controller.estimation.cost import blind_direction, fourier_ellipse, gradient_anisotropy, shadow_cost
+from beamloop.controller.estimation.pair_cost import knob_step, pair_mismatch
 from beamloop.controller.policies.base import (AlignmentPolicy, PolicySpec, StepReport, apply_overrides, check_axes,
                                               default_max_frames)
 from beamloop.controller.policies.blind_excursion import BlindExcursion
@@ -68,7 +69,20 @@ class BOPolicyConfig:
     shadow cost's exponent of the relative gradient (:func:`shadow_cost`). resolve_blind: when
     the convergence rule fires on a frame that shows a single ramp (gradient anisotropy below
     ``blind_ratio``), first step out along the invisible C1/A1 direction on both sides and end at
-    the midpoint (:class:`BlindExcursion`).
+    the midpoint (:class:`BlindExcursion`). cost ``"pair"``: every evaluation is a through-focus
+    pair, one frame at ``C10 + pair_defocus_m`` and one at ``C10 - pair_defocus_m`` around the
+    evaluated setting (:func:`~beamloop.controller.estimation.pair_cost.pair_mismatch`: the two-fold
+    residual in metres, no blind direction; the focus knob must be among the axes and the pair
+    must fit inside its limits); the frames alternate their order so consecutive commands differ
+    by the step only. stop_m: with a cost in metres (``pair``), stop as soon as a measured residual
+    is at or below this (a physical tolerance, nothing to calibrate); pair_floor_m: the smallest
+    pair cost the GP is told (its log is modelled; a pair that agrees to the noise measures 0).
+    pair_step: the model step is the pair's own correction (the operator's: the through-focus pair
+    measures ``(C1, A1x, A1y)``, :func:`~beamloop.controller.estimation.pair_cost.knob_step` with
+    ``pair_camera_axes``), taken from the best pair so far if not yet stepped from: its pointwise
+    linear estimate when the mismatch is below ``pair_step_max_m`` (the linear range), else its
+    coarse structure-tensor estimate; else the cone fit / EI as without it. Every step is checked
+    by the next pair, so a wrong mapping or a non-linear pair costs frames only.
     """
 
     windows: dict[str, float] = field(default_factory=dict)
@@ -89,6 +103,12 @@ class BOPolicyConfig:
     gradient_power: float = 0.25
     resolve_blind: bool = False
     blind_ratio: float = 0.05
+    pair_defocus_m: float = 4e-7
+    stop_m: float | None = None
+    pair_floor_m: float = 1e-10
+    pair_step: bool = False
+    pair_step_max_m: float = 4e-8
+    pair_camera_axes: str = "yx"
 
 
 class BayesOptPolicy(AlignmentPolicy):
@@ -109,8 +129,17 @@ class BayesOptPolicy(AlignmentPolicy):
             raise ValueError(f"max_frames: must be >= 1, got {self.config.max_frames}")
         if self.config.n_init < 1:
             raise ValueError(f"n_init: must be >= 1, got {self.config.n_init}")
-        if self.config.cost not in ("ellipse", "shadow", "gradient"):
-            raise ValueError(f"cost: must be 'ellipse', 'shadow' or 'gradient', got {self.config.cost!r}")
+        if self.config.cost not in ("ellipse", "shadow", "gradient", "pair"):
+            raise ValueError(f"cost: must be 'ellipse', 'shadow', 'gradient' or 'pair', got {self.config.cost!r}")
+        if self.config.cost == "pair":
+            if not (np.isfinite(self.config.pair_defocus_m) and self.config.pair_defocus_m > 0):
+                raise ValueError(f"pair_defocus_m: must be > 0 m, got {self.config.pair_defocus_m!r}")
+            if self.config.resolve_blind:
+                raise ValueError("resolve_blind: not with cost 'pair' (a through-focus pair has no blind direction)")
+        if self.config.pair_camera_axes not in ("yx", "xy"):
+            raise ValueError(f"pair_camera_axes: must be 'yx' or 'xy', got {self.config.pair_camera_axes!r}")
+        if self.config.stop_m is not None and not self.config.stop_m > 0:
+            raise ValueError(f"stop_m: must be > 0 m or None, got {self.config.stop_m!r}")
         if self.config.stop_rule not in ("cost", "converged"):
             raise ValueError(f"stop_rule: must be 'cost' or 'converged', got {self.config.stop_rule!r}")
         if not self.config.converge_m > 0:
@@ -151,11 +180,52 @@ class BayesOptPolicy(AlignmentPolicy):
         self._exc: BlindExcursion | None = None
         self._blind_done = False
         self._forced: dict[str, float] | None = None
+        self._frames = 0
+        self._pair: dict | None = None     # the pair being measured: centre, frame order, first frame
+        self._pairs = 0
+        self._vectors: list[tuple[float, float, float] | None] = []
+        self._stepped: set[int] = set()
+        if c.cost == "pair":
+            self._setup_pair(knobs)
         self.restart()
+
+    def _setup_pair(self, knobs: dict[str, KnobInfo]) -> None:
+        """The focus axis of the through-focus pair; the pair's frames must fit inside its limits."""
+        focus = [i for i, a in enumerate(self.axes) if self._aberr[a] == "C10"]
+        if not focus:
+            raise ValueError(f"cost 'pair': the focus knob (aberration C10) must be among the axes {self.axes}")
+        self._focus = focus[0]
+        a, d = self.axes[self._focus], self.config.pair_defocus_m
+        if self.lo[self._focus] - d < knobs[a].minimum or self.hi[self._focus] + d > knobs[a].maximum:
+            raise ValueError(f"pair_defocus_m: {d:.3g} m around the search box [{self.lo[self._focus]:.3g}, "
+                             f"{self.hi[self._focus]:.3g}] m of {a!r} leaves its limits [{knobs[a].minimum:.3g}, "
+                             f"{knobs[a].maximum:.3g}] m")
+
+    @property
+    def _frames_per_eval(self) -> int:
+        return 2 if self.config.cost == "pair" else 1
 
     def propose(self) -> dict[str, float] | None:
         if self._done:
             return None
+        if self.config.cost != "pair":
+            return self._propose_setting()
+        if self._pair is None:
+            centre = self._propose_setting()
+            if centre is None:
+                return None
+            sign = 1.0 if self._pairs % 2 == 0 else -1.0
+            self._pair = {"centre": centre, "signs": (sign, -sign), "first": None}
+        k = 0 if self._pair["first"] is None else 1
+        return self._pair_frame(self._pair["centre"], self._pair["signs"][k])
+
+    def _pair_frame(self, centre: dict[str, float], sign: float) -> dict[str, float]:
+        out = dict(centre)
+        a = self.axes[self._focus]
+        out[a] = float(centre[a] + sign * self.config.pair_defocus_m)
+        return out
+
+    def _propose_setting(self) -> dict[str, float] | None:
         n = len(self.costs)
         self._model_step = False
         if n == 0:
@@ -178,6 +248,9 @@ class BayesOptPolicy(AlignmentPolicy):
 
     def observe(self, setting: dict[str, float], frame: Frame) -> StepReport:
         c = self.config
+        self._frames += 1
+        if c.cost == "pair":
+            return self._observe_pair(setting, frame)
         if c.cost in ("shadow", "gradient"):
             shadow = shadow_cost(frame.image, c.counts_per_electron, c.gradient_power)
             feat = dataclasses.replace(shadow.ellipse, resolved=True)
@@ -185,15 +258,45 @@ class BayesOptPolicy(AlignmentPolicy):
         else:
             feat = fourier_ellipse(frame.image, c.counts_per_electron, weighting=c.cost_weighting)
             cost = feat.cost
-        z = self._to_unit(setting)
         model_cost = cost if (feat.resolved or c.unresolved_target is None) else min(cost, c.unresolved_target)
+        if c.resolve_blind:
+            self._aniso.append(gradient_anisotropy(frame.image))
+        info = {"major": feat.major, "minor": feat.minor, "angle": feat.angle, "resolved": feat.resolved}
+        return self._evaluated(setting, cost, model_cost, feat.resolved, info)
+
+    def _observe_pair(self, setting: dict[str, float], frame: Frame) -> StepReport:
+        """One frame of a through-focus pair; the second one evaluates the pair's centre."""
+        pair = self._pair
+        if pair is None:
+            raise RuntimeError("observe: a pair frame arrived without a proposed pair")
+        if pair["first"] is None:
+            pair["first"] = (dict(setting), frame.image)
+            return StepReport(cost=None, estimate=self.result(),
+                              info={"pair_frame": 1, "offset_m": pair["signs"][0] * self.config.pair_defocus_m})
+        (s1, img1), img2 = pair["first"], frame.image
+        self._pair, self._pairs = None, self._pairs + 1
+        over, under = (img1, img2) if pair["signs"][0] > 0 else (img2, img1)
+        feat = pair_mismatch(over, under, self.config.pair_defocus_m, linear_m=self.config.pair_step_max_m)
+        centre = {a: float(setting[a]) for a in self.axes}
+        f = self.axes[self._focus]
+        centre[f] = 0.5 * (float(s1[f]) + float(setting[f]))   # the values actually applied
+        linear = feat.mismatch_m <= self.config.pair_step_max_m
+        info = {"pair_frame": 2, "pair_vector_m": list(feat.vector_m if linear else feat.tensor_vector_m),
+                "pair_mismatch_m": feat.mismatch_m, "pair_tensor_m": feat.tensor_m, "pair_gain": feat.gain,
+                "pair_noise_rel": feat.noise_rel, "resolved": True}
+        return self._evaluated(centre, feat.cost_m, max(feat.cost_m, self.config.pair_floor_m), True, info)
+
+    def _evaluated(self, setting: dict[str, float], cost: float, model_cost: float, resolved: bool,
+                   info: dict) -> StepReport:
+        """Tell the optimiser the cost at ``setting``, apply the stop rules, plan the model step."""
+        c = self.config
+        self._vectors.append(tuple(info["pair_vector_m"]) if "pair_vector_m" in info else None)
+        z = self._to_unit(setting)
         target = np.log(max(model_cost, 1e-12)) if c.log_target else model_cost
         self.opt.tell(z, target)
         self.costs.append(cost)
-        self._resolved_seen |= feat.resolved
+        self._resolved_seen |= resolved
         self.settings.append({a: float(setting[a]) for a in self.axes})
-        if c.resolve_blind:
-            self._aniso.append(gradient_anisotropy(frame.image))
         if self._exc is not None:
             self._exc.observe(cost)
             if self._exc.finished:
@@ -204,21 +307,16 @@ class BayesOptPolicy(AlignmentPolicy):
             pass
         elif c.stop_rule == "cost" and c.stop_cost is not None and cost <= c.stop_cost:
             self.stop("cost below threshold", converged=True)
-        elif len(self.costs) >= c.max_frames:
+        elif c.stop_m is not None and c.cost == "pair" and cost <= c.stop_m:
+            self.stop("measured residual below stop_m", converged=True)
+        elif self._frames + self._frames_per_eval > c.max_frames:
             self.stop("frame budget spent", converged=False)
-        elif len(self.costs) >= c.n_init and (c.exploit or c.stop_rule == "converged"):
+        elif len(self.costs) >= max(c.n_init, 2) and (c.exploit or c.stop_rule == "converged"):
             self._plan_next()
-        best = self.result()
-        info = {
-            "major": feat.major,
-            "minor": feat.minor,
-            "angle": feat.angle,
-            "resolved": feat.resolved,
-            "best_cost": float(min(self.costs)),
-            "done": self._done,
-            "stop_reason": self.stop_reason,
-        }
-        return StepReport(cost=cost, estimate=best, info=info)
+        if not self._done and c.cost == "pair" and c.pair_step:
+            self._plan_pair_step()
+        info = {**info, "best_cost": float(min(self.costs)), "done": self._done, "stop_reason": self.stop_reason}
+        return StepReport(cost=cost, estimate=self.result(), info=info)
 
     def result(self) -> dict[str, float]:
         if self._forced is not None:
@@ -325,7 +423,10 @@ class BayesOptPolicy(AlignmentPolicy):
         # focus the cost plateaus and the model's minimum means nothing; a dimensionless test on
         # the run's own frames, not a per-instrument threshold).
         funnel = len(self.costs) >= 3 and min(self.costs) <= 0.5 * float(np.median(self.costs))
-        if (c.stop_rule == "converged" and funnel and self._model_step and last_is_best
+        # A pair step still to take from the best pair is a better model than the GP's: no stop before it.
+        best = int(np.argmin(self.costs))
+        pair_pending = c.cost == "pair" and c.pair_step and best not in self._stepped and self._vectors[best] is not None
+        if (c.stop_rule == "converged" and funnel and self._model_step and last_is_best and not pair_pending
                 and np.all(np.abs(z_pm - x_best) * half <= c.converge_m)):
             if c.resolve_blind and not self._blind_done and self._start_excursion():
                 return
@@ -335,6 +436,17 @@ class BayesOptPolicy(AlignmentPolicy):
             near = np.min(np.max(np.abs(self.opt.X - z_pm[None, :]) * half[None, :], axis=1))
             if near > c.converge_m:
                 self._next = z_pm
+
+    def _plan_pair_step(self) -> None:
+        """Next setting: the best pair's centre corrected by its own measured (C1, A1) (see ``pair_step``)."""
+        i = int(np.argmin(self.costs))
+        vec = self._vectors[i]
+        if vec is None or i in self._stepped:
+            return
+        self._stepped.add(i)
+        step = knob_step(vec, [self._aberr[a] for a in self.axes], self.config.pair_camera_axes)
+        target = np.array([self.settings[i][a] for a in self.axes]) + step
+        self._next = np.clip(2.0 * (target - self.lo) / (self.hi - self.lo) - 1.0, -1.0, 1.0)
 
     def _to_knobs(self, z: np.ndarray) -> dict[str, float]:
         z = np.clip(np.asarray(z, dtype=float), -1.0, 1.0)

@@ -165,27 +165,32 @@ def test_closed_loop_focus_through_the_adapter(usim):
     assert abs(c10) < 10e-9
 
 
-def test_bo_with_the_profile_options_focuses_usim(usim):
-    """BO with the usim profile's options (shadow cost, model step, convergence rule: no stop
-    threshold) finds focus from a hidden 120 nm defocus through the adapter."""
+def test_bo_with_the_profile_options_aligns_usim_along_its_blind_direction(usim):
+    """BO with the usim profile's options (through-focus pair cost, pair step, stop at a measured
+    4 nm) aligns C1, A1x, A1y through the adapter from a misalignment along ``C1 - A1x``: the
+    combination a single near-focus usim frame cannot see (docs/alignment.md)."""
     from beamloop.controller.policies.registry import make_policy
     from beamloop.controller.run.instrument_options import policy_options_for
     from beamloop.controller.run.loop import run_alignment
 
-    opts = policy_options_for(PROFILE, "bo", ["C10"])
-    assert opts["cost"] == "shadow" and opts["stop_rule"] == "converged"
+    axes = ["C10", "C12.x", "C12.y"]
+    opts = policy_options_for(PROFILE, "bo", axes)
+    assert opts["cost"] == "pair" and opts["stop_rule"] == "converged"
 
     async def go():
         b = usim.instrument(PROFILE)
         await b.connect()
         try:
             await b.set({"C10": 0.0, "C12.x": 0.0, "C12.y": 0.0, "C21.x": 0.0, "C21.y": 0.0})
-            usim.misalign({"C10": 120e-9})
-            pol = make_policy("bo", seed=0, windows={"C10": 180e-9}, **opts)
-            res = await run_alignment(b, pol, ["C10"], max_frames=20, offload_policy=False)
-            return res, usim.true_aberrations()["C10"]
+            usim.misalign({"C10": 70e-9, "C12.x": -70e-9, "C12.y": 25e-9})
+            pol = make_policy("bo", seed=0, windows={a: 180e-9 for a in axes}, **opts)
+            res = await run_alignment(b, pol, axes, max_frames=36, offload_policy=False)
+            truth = usim.true_aberrations()
+            return res, np.hypot(truth["C10"], np.hypot(truth["C12.x"], truth["C12.y"]))
         finally:
-            usim.misalign({"C10": 0.0})
+            usim.misalign({"C10": 0.0, "C12.x": 0.0, "C12.y": 0.0})
             await b.close()
-    res, c10 = run(go())
-    assert abs(c10) < 20e-9, c10
+    res, residual = run(go())
+    assert res.status == "converged", res.message
+    assert residual < 10e-9, residual
+    assert res.frames <= 20
