@@ -82,7 +82,8 @@ class BOPolicyConfig:
     ``pair_camera_axes``), taken from the best pair so far if not yet stepped from: its pointwise
     linear estimate when the mismatch is below ``pair_step_max_m`` (the linear range), else its
     coarse structure-tensor estimate; else the cone fit / EI as without it. Every step is checked
-    by the next pair, so a wrong mapping or a non-linear pair costs frames only.
+    by the next pair, so a wrong mapping or a non-linear pair costs frames only. pair_axis_px: the
+    optical axis in the frame (row, column px) for the point reflection; None: the frame centre.
     """
 
     windows: dict[str, float] = field(default_factory=dict)
@@ -109,6 +110,7 @@ class BOPolicyConfig:
     pair_step: bool = False
     pair_step_max_m: float = 4e-8
     pair_camera_axes: str = "yx"
+    pair_axis_px: tuple[float, float] | None = None
 
 
 class BayesOptPolicy(AlignmentPolicy):
@@ -276,7 +278,8 @@ class BayesOptPolicy(AlignmentPolicy):
         (s1, img1), img2 = pair["first"], frame.image
         self._pair, self._pairs = None, self._pairs + 1
         over, under = (img1, img2) if pair["signs"][0] > 0 else (img2, img1)
-        feat = pair_mismatch(over, under, self.config.pair_defocus_m, linear_m=self.config.pair_step_max_m)
+        axis = tuple(self.config.pair_axis_px) if self.config.pair_axis_px is not None else None
+        feat = pair_mismatch(over, under, self.config.pair_defocus_m, axis, linear_m=self.config.pair_step_max_m)
         centre = {a: float(setting[a]) for a in self.axes}
         f = self.axes[self._focus]
         centre[f] = 0.5 * (float(s1[f]) + float(setting[f]))   # the values actually applied
