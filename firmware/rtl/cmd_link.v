@@ -176,7 +176,7 @@ module cmd_link #(
 
     // ---------------------------------------------------------------- execute + respond
     localparam [2:0] P_IDLE = 3'd0, P_DAC = 3'd1, P_CRC = 3'd2, E_SCAN = 3'd3, E_CODE = 3'd4,
-                     E_DATA = 3'd5, E_DELIM = 3'd6;
+                     E_DATA = 3'd5, E_DELIM = 3'd6, P_EXEC = 3'd7;
     reg [2:0]  state;
     reg [7:0]  cmd_r, seq_r, len_r;
     reg [8*MAXD-1:0] rsp_d;      // data, right-aligned: data byte i at [8*(len_r-1-i) +: 8]
@@ -186,18 +186,41 @@ module cmd_link #(
     wire [6:0] n_body = {1'b0, len_r[5:0]} + 7'd3;    // bytes before the CRC
     wire [6:0] n_all = n_body + 7'd2;
     wire [6:0] tb_idx = (state == E_SCAN) ? j0 : k;
-    reg  [7:0] tb;
-    always @(*) begin
-        if (tb_idx == 7'd0) tb = cmd_r;
-        else if (tb_idx == 7'd1) tb = seq_r;
-        else if (tb_idx == 7'd2) tb = len_r;
-        else if (tb_idx < n_body) tb = rsp_d[8*({1'b0, len_r[5:0]} + 7'd2 - tb_idx) +: 8];
-        else if (tb_idx == n_body) tb = crc_tx[15:8];
-        else tb = crc_tx[7:0];
+    // timing (ECP5): the payload byte at tb_idx is fetched in two registered steps (which field
+    // and the data offset, then the byte: tb_q) and the response states act only when the
+    // fetch has settled (settle == 0, two cycles after their last action), so tb_q always
+    // belongs to the present index and contents: one byte per 3 cycles, far faster than the UART
+    reg  [2:0] tb_cls;             // 0 cmd, 1 seq, 2 len, 3 data, 4 CRC high, 5 CRC low
+    reg  [6:0] tb_off;             // data byte offset from the right of rsp_d
+    reg  [7:0] tb_q;
+    reg  [1:0] settle;
+    reg  [6:0] n_body_q, n_all_q;  // n_body, n_all one cycle later (len_r settles with the FSM)
+    always @(posedge clk) begin
+        tb_cls <= (tb_idx == 7'd0) ? 3'd0 : (tb_idx == 7'd1) ? 3'd1 : (tb_idx == 7'd2) ? 3'd2
+                : (tb_idx < n_body) ? 3'd3 : (tb_idx == n_body) ? 3'd4 : 3'd5;
+        tb_off <= {1'b0, len_r[5:0]} + 7'd2 - tb_idx;
+        case (tb_cls)
+            3'd0: tb_q <= cmd_r;
+            3'd1: tb_q <= seq_r;
+            3'd2: tb_q <= len_r;
+            3'd3: tb_q <= rsp_d[8*tb_off +: 8];
+            3'd4: tb_q <= crc_tx[15:8];
+            default: tb_q <= crc_tx[7:0];
+        endcase
+        n_body_q <= n_body; n_all_q <= n_all;
     end
     wire [15:0] crc_tx_next;
-    crc16_update u_crc_tx (.crc_in(crc_tx), .data(tb), .crc_out(crc_tx_next));
-    assign frame_take = (state == P_IDLE) && frame_ready;
+    crc16_update u_crc_tx (.crc_in(crc_tx), .data(tb_q), .crc_out(crc_tx_next));
+    // timing (ECP5): P_IDLE registers the frame checks and the read-back values (d_*), P_EXEC
+    // acts on them; the frame is taken (rbuf free for the next one) in P_EXEC
+    assign frame_take = (state == P_EXEC);
+    reg  [7:0]  d_frame_err;
+    reg         d_known, d_len_ok, d_ch_ok;
+    reg  [31:0] d_tgt, d_out, d_min, d_max, d_stp;
+    always @(posedge clk) begin
+        d_frame_err <= frame_err; d_known <= known; d_len_ok <= (b_len == req_len); d_ch_ok <= a_ch_ok;
+        d_tgt <= rd_tgt; d_out <= rd_out; d_min <= rd_min; d_max <= rd_max; d_stp <= rd_stp;
+    end
 
     localparam integer PADB = 8 * MAXD;
     task respond_error(input [7:0] ecode, input [7:0] ecmd);
@@ -210,7 +233,7 @@ module cmd_link #(
     always @(posedge clk) begin
         if (rst) begin
             state <= P_IDLE; cmd_r <= 8'd0; seq_r <= 8'd0; len_r <= 8'd0; rsp_d <= {PADB{1'b0}};
-            crc_tx <= 16'hFFFF; k <= 7'd0; i0 <= 7'd0; j0 <= 7'd0; code <= 8'd0;
+            crc_tx <= 16'hFFFF; k <= 7'd0; i0 <= 7'd0; j0 <= 7'd0; code <= 8'd0; settle <= 2'd2;
             u_data <= 8'd0; u_valid <= 1'b0; hb_pulse <= 1'b0; resume_pulse <= 1'b0; ev_pop <= 1'b0;
             dac_req_valid <= 1'b0; dac_req_op <= 1'b0; dac_req_ch <= 8'd0; dac_req_value <= 32'd0;
             dac_req_min <= 32'd0; dac_req_max <= 32'd0; dac_req_step <= 32'd0;
@@ -220,21 +243,24 @@ module cmd_link #(
         end else begin
             u_valid <= 1'b0; hb_pulse <= 1'b0; resume_pulse <= 1'b0; ev_pop <= 1'b0;
             dac_req_valid <= 1'b0;
+            if (settle != 2'd0) settle <= settle - 2'd1;
             if (overrun || rx_ferr) cnt_len_err <= cnt_len_err + 1'b1;  // rx overrun / UART framing
             case (state)
-                P_IDLE: if (frame_ready) begin
+                P_IDLE: if (frame_ready) state <= P_EXEC;
+                P_EXEC: begin
+                    settle <= 2'd2;
                     seq_r <= (f_len >= 6'd2) ? rbuf[1] : 8'd0;
                     crc_tx <= 16'hFFFF; k <= 7'd0;
                     state <= P_CRC;
                     cmd_r <= b_cmd | `PROTO_RSP_FLAG;
-                    if (frame_err != 8'h00) begin
-                        respond_error(frame_err, (f_len >= 6'd1) ? b_cmd : 8'h00);
-                        if (frame_err == `ERR_BAD_CRC) cnt_crc_err <= cnt_crc_err + 1'b1;
+                    if (d_frame_err != 8'h00) begin
+                        respond_error(d_frame_err, (f_len >= 6'd1) ? b_cmd : 8'h00);
+                        if (d_frame_err == `ERR_BAD_CRC) cnt_crc_err <= cnt_crc_err + 1'b1;
                         else cnt_len_err <= cnt_len_err + 1'b1;
-                    end else if (!known) begin
+                    end else if (!d_known) begin
                         respond_error(`ERR_UNKNOWN_CMD, b_cmd);
                         cnt_unknown <= cnt_unknown + 1'b1;
-                    end else if (b_len != req_len) begin
+                    end else if (!d_len_ok) begin
                         respond_error(`ERR_BAD_LENGTH, b_cmd);
                         cnt_len_err <= cnt_len_err + 1'b1;
                     end else begin
@@ -251,17 +277,17 @@ module cmd_link #(
                                 dac_req_min <= a32_0; dac_req_max <= a32_1; dac_req_step <= a32_2;
                                 state <= P_DAC;
                             end
-                            `CMD_GET_DAC: if (!a_ch_ok) begin
+                            `CMD_GET_DAC: if (!d_ch_ok) begin
                                 respond_error(`ERR_BAD_CHANNEL, b_cmd); cnt_refused <= cnt_refused + 1'b1;
                             end else begin
                                 len_r <= `RSP_LEN_GET_DAC;
-                                rsp_d <= {{(PADB-72){1'b0}}, a_ch, rd_tgt, rd_out};
+                                rsp_d <= {{(PADB-72){1'b0}}, a_ch, d_tgt, d_out};
                             end
-                            `CMD_GET_LIMITS: if (!a_ch_ok) begin
+                            `CMD_GET_LIMITS: if (!d_ch_ok) begin
                                 respond_error(`ERR_BAD_CHANNEL, b_cmd); cnt_refused <= cnt_refused + 1'b1;
                             end else begin
                                 len_r <= `RSP_LEN_GET_LIMITS;
-                                rsp_d <= {{(PADB-104){1'b0}}, a_ch, rd_min, rd_max, rd_stp};
+                                rsp_d <= {{(PADB-104){1'b0}}, a_ch, d_min, d_max, d_stp};
                             end
                             `CMD_GET_STATUS: begin
                                 len_r <= `RSP_LEN_GET_STATUS;
@@ -295,7 +321,7 @@ module cmd_link #(
                     end
                 end
                 P_DAC: if (dac_rsp_valid) begin
-                    state <= P_CRC;
+                    state <= P_CRC; settle <= 2'd2;
                     if (dac_rsp_err != 8'h00) begin
                         respond_error(dac_rsp_err, cmd_r & ~`PROTO_RSP_FLAG);
                         cnt_refused <= cnt_refused + 1'b1;
@@ -307,26 +333,31 @@ module cmd_link #(
                         rsp_d <= {{(PADB-104){1'b0}}, dac_req_ch, dac_req_min, dac_req_max, dac_req_step};
                     end
                 end
-                P_CRC: begin
-                    if (k == n_body) begin
+                P_CRC: if (settle == 2'd0) begin
+                    settle <= 2'd2;
+                    if (k == n_body_q) begin
                         state <= E_SCAN; i0 <= 7'd0; j0 <= 7'd0;
                     end else begin
                         crc_tx <= crc_tx_next; k <= k + 1'b1;
                     end
                 end
-                E_SCAN: begin    // find the next zero (or the end) from i0
-                    if (j0 < n_all && tb != 8'h00) j0 <= j0 + 1'b1;
+                E_SCAN: if (settle == 2'd0) begin    // find the next zero (or the end) from i0
+                    settle <= 2'd2;
+                    if (j0 < n_all_q && tb_q != 8'h00) j0 <= j0 + 1'b1;
                     else begin code <= {1'b0, j0 - i0} + 8'd1; state <= E_CODE; end
                 end
                 E_CODE: if (u_ready && !u_valid) begin
+                    settle <= 2'd2;
                     u_data <= code; u_valid <= 1'b1; k <= i0; state <= E_DATA;
                 end
-                E_DATA: begin
+                E_DATA: if (settle == 2'd0) begin
                     if (k == j0) begin
-                        if (j0 == n_all) state <= E_DELIM;
+                        settle <= 2'd2;
+                        if (j0 == n_all_q) state <= E_DELIM;
                         else begin i0 <= j0 + 1'b1; j0 <= j0 + 1'b1; state <= E_SCAN; end
                     end else if (u_ready && !u_valid) begin
-                        u_data <= tb; u_valid <= 1'b1; k <= k + 1'b1;
+                        settle <= 2'd2;
+                        u_data <= tb_q; u_valid <= 1'b1; k <= k + 1'b1;
                     end
                 end
                 default: if (u_ready && !u_valid) begin   // E_DELIM

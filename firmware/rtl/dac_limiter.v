@@ -8,6 +8,12 @@
 //  * Accepted targets are approached at no more than SLEW counts every TICK_DIV cycles
 //    (hardware slew-rate limit, whatever the host sends).
 //  * hold (watchdog tripped) freezes every output where it is: target := output.
+//  * Pipelined (4 stages, for timing): a request is decided against the outputs, targets and
+//    limits as they are in its own cycle; the target/limits are written and rsp_valid is high
+//    LATENCY = 4 cycles after req_valid. A SET_DAC is refused WATCHDOG_HOLD when hold is high in
+//    any of those cycles. One request in flight: req_valid while one is in flight is ignored
+//    (no answer; cmd_link waits for rsp_valid). The invariant below still holds because an
+//    output only moves between its snapshot and its target, both checked against new limits.
 // HW_MIN <= RESET_VALUE <= HW_MAX < 2**DW and HW_STEP < 2**DW (limit registers are DW bits).
 // Invariant (tested): min <= output <= max for every channel at every cycle, and the output
 // changes by at most SLEW per tick.
@@ -42,6 +48,9 @@ module dac_limiter #(
     output wire [NCH*32-1:0] lim_step,
     output wire              ramping
 );
+    /* verilator lint_off UNUSEDPARAM */
+    localparam integer LATENCY = 4;        // req_valid -> rsp_valid, cycles (documentation)
+    /* verilator lint_on UNUSEDPARAM */
     localparam integer TW = $clog2(TICK_DIV + 1);
     localparam integer CHW = (NCH > 1) ? $clog2(NCH) : 1;
     reg [DW-1:0] outv [0:NCH-1];
@@ -72,28 +81,97 @@ module dac_limiter #(
     always @(*) for (k = 0; k < NCH; k = k + 1) diff[k] = (outv[k] != tgt[k]);
     assign ramping = |diff;
 
-    // decision for the present request (combinational)
+    // ---- request pipeline (timing: one carry chain per stage; 54 -> >100 MHz on ECP5) ----
+    // A: the channel's registers muxed out and the request registered (state as it is in the
+    //    request's cycle: every decision below is made against that snapshot)
+    // B: the comparisons (one carry chain each) and output - value / value - output
+    // C: |value - output| > step and the decision (error priority as before)
+    // D: commit (target or limits written) and the response; the watchdog hold is sampled in
+    //    every stage, so a hold in any cycle of the request's flight refuses a SET_DAC.
+    // One request in flight: req_valid while busy is ignored (no answer, nothing changes);
+    // cmd_link waits for rsp_valid before the next request.
+    wire busy;
+    wire take = req_valid && !busy;
     wire        ch_ok = (req_ch < NCH8);
     wire [CHW-1:0] ch = req_ch[CHW-1:0];     // index only used when ch_ok
-    wire [31:0] cur = ch_ok ? {{(32-DW){1'b0}}, outv[ch]} : 32'd0;
-    wire [31:0] cur_t = ch_ok ? {{(32-DW){1'b0}}, tgt[ch]} : 32'd0;
-    wire [31:0] step_dist = (req_value > cur) ? (req_value - cur) : (cur - req_value);
-    reg  [7:0]  err;
-    always @(*) begin
-        err = 8'h00;
-        if (!ch_ok) err = `ERR_BAD_CHANNEL;
-        else if (!req_op) begin
-            if (hold) err = `ERR_WATCHDOG_HOLD;
-            else if (req_value < {{(32-DW){1'b0}}, mn[ch]}) err = `ERR_BELOW_MIN;
-            else if (req_value > {{(32-DW){1'b0}}, mx[ch]}) err = `ERR_ABOVE_MAX;
-            else if (step_dist > {{(32-DW){1'b0}}, st[ch]}) err = `ERR_STEP_TOO_LARGE;
-        end else begin
-            /* verilator lint_off UNSIGNED */
-            if (req_min < HW_MIN || req_max > HW_MAX || req_min > req_max || req_step > HW_STEP
-                || cur < req_min || cur > req_max || cur_t < req_min || cur_t > req_max)
-                err = `ERR_BAD_LIMITS;
-            /* verilator lint_on UNSIGNED */
+    localparam integer VW = DW + 1;
+    reg           a_v, a_op, a_ok, a_hold;
+    reg [CHW-1:0] a_ch;
+    reg [31:0]    a_val, a_min, a_max, a_step;
+    reg [DW-1:0]  a_cur, a_cur_t, a_mn, a_mx, a_st;
+    always @(posedge clk) begin
+        if (rst) a_v <= 1'b0;
+        else a_v <= take;
+        if (take) begin
+            a_op <= req_op; a_ok <= ch_ok; a_hold <= hold; a_ch <= ch;
+            a_val <= req_value; a_min <= req_min; a_max <= req_max; a_step <= req_step;
+            a_cur <= ch_ok ? outv[ch] : {DW{1'b0}};
+            a_cur_t <= ch_ok ? tgt[ch] : {DW{1'b0}};
+            a_mn <= mn[ch]; a_mx <= mx[ch]; a_st <= st[ch];
         end
+    end
+    wire [31:0] a_cur32 = {{(32-DW){1'b0}}, a_cur};
+    wire [31:0] a_cur_t32 = {{(32-DW){1'b0}}, a_cur_t};
+    wire a_big = (a_val > {{(32-DW){1'b0}}, {DW{1'b1}}});   // value does not fit DW bits (> every max)
+    reg           b_v, b_op, b_ok, b_hold, b_big, b_lt, b_gt, b_limbad;
+    reg [CHW-1:0] b_ch;
+    reg [DW-1:0]  b_val, b_min, b_max, b_step, b_st;
+    reg [VW-1:0]  b_up;           // value - output (DW+1 bits, two's complement)
+    reg [DW-1:0]  b_dn;           // output - value (used when value < output)
+    always @(posedge clk) begin
+        if (rst) b_v <= 1'b0;
+        else b_v <= a_v;
+        b_op <= a_op; b_ok <= a_ok; b_hold <= a_hold | hold; b_ch <= a_ch;
+        b_val <= a_val[DW-1:0]; b_min <= a_min[DW-1:0]; b_max <= a_max[DW-1:0]; b_step <= a_step[DW-1:0];
+        b_st <= a_st;
+        b_big <= a_big;
+        b_lt <= (a_val[DW-1:0] < a_mn);
+        b_gt <= (a_val[DW-1:0] > a_mx);
+        b_up <= {1'b0, a_val[DW-1:0]} - {1'b0, a_cur};
+        b_dn <= a_cur - a_val[DW-1:0];
+        /* verilator lint_off UNSIGNED */
+        b_limbad <= (a_min < HW_MIN) || (a_max > HW_MAX) || (a_min > a_max) || (a_step > HW_STEP)
+                    || (a_cur32 < a_min) || (a_cur32 > a_max) || (a_cur_t32 < a_min) || (a_cur_t32 > a_max);
+        /* verilator lint_on UNSIGNED */
+    end
+    // |value - output| > step: the non-negative one of b_up / b_dn against step
+    wire b_step_bad = b_up[DW] ? (b_dn > b_st) : (b_up[DW-1:0] > b_st);
+    reg  [7:0] b_err;
+    always @(*) begin
+        b_err = 8'h00;
+        if (!b_ok) b_err = `ERR_BAD_CHANNEL;
+        else if (!b_op) begin
+            if (b_hold || hold) b_err = `ERR_WATCHDOG_HOLD;
+            else if (!b_big && b_lt) b_err = `ERR_BELOW_MIN;
+            else if (b_big || b_gt) b_err = `ERR_ABOVE_MAX;
+            else if (b_step_bad) b_err = `ERR_STEP_TOO_LARGE;
+        end else if (b_limbad) b_err = `ERR_BAD_LIMITS;
+    end
+    reg           c_v, c_op, c_ok;
+    reg [CHW-1:0] c_ch;
+    reg [DW-1:0]  c_val, c_min, c_max, c_step;
+    reg [7:0]     c_err;
+    always @(posedge clk) begin
+        if (rst) c_v <= 1'b0;
+        else c_v <= b_v;
+        c_op <= b_op; c_ok <= b_ok; c_ch <= b_ch; c_err <= b_err;
+        c_val <= b_val; c_min <= b_min; c_max <= b_max; c_step <= b_step;
+    end
+    wire c_held = c_ok && !c_op && hold;     // hold in the last cycle of the flight
+    wire commit = c_v && (c_err == 8'h00) && !c_held;
+    assign busy = a_v | b_v | c_v;
+
+    // ramp: d = target - output (DW+1 bits, two's complement); one subtraction, then constant
+    // compares: more than SLEW up / down -> move SLEW, else land on the target
+    localparam [VW-1:0] SLEW_V = SLEW[VW-1:0];
+    localparam [VW-1:0] NEG_SLEW_V = ~SLEW_V + 1'b1;
+    reg [NCH-1:0] up_far, dn_far;
+    reg [VW-1:0] dd;
+    integer r;
+    always @(*) for (r = 0; r < NCH; r = r + 1) begin
+        dd = {1'b0, tgt[r]} - {1'b0, outv[r]};
+        up_far[r] = !dd[DW] && (dd > SLEW_V);
+        dn_far[r] = dd[DW] && (dd < NEG_SLEW_V);
     end
 
     integer c;
@@ -107,20 +185,16 @@ module dac_limiter #(
             end
         end else begin
             tick_cnt <= tick ? {TW{1'b0}} : tick_cnt + 1'b1;
-            rsp_valid <= req_valid;
-            if (req_valid) rsp_err <= err;
+            rsp_valid <= c_v;
+            if (c_v) rsp_err <= c_held ? `ERR_WATCHDOG_HOLD : c_err;
             for (c = 0; c < NCH; c = c + 1) begin
                 if (hold) tgt[c] <= outv[c];
-                else if (tick) begin
-                    if (tgt[c] > outv[c])
-                        outv[c] <= ({{(32-DW){1'b0}}, tgt[c] - outv[c]} > SLEW) ? outv[c] + SLEW[DW-1:0] : tgt[c];
-                    else if (tgt[c] < outv[c])
-                        outv[c] <= ({{(32-DW){1'b0}}, outv[c] - tgt[c]} > SLEW) ? outv[c] - SLEW[DW-1:0] : tgt[c];
-                end
+                else if (tick) outv[c] <= up_far[c] ? outv[c] + SLEW[DW-1:0]
+                                        : dn_far[c] ? outv[c] - SLEW[DW-1:0] : tgt[c];
             end
-            if (req_valid && err == 8'h00) begin
-                if (!req_op) tgt[ch] <= req_value[DW-1:0];
-                else begin mn[ch] <= req_min[DW-1:0]; mx[ch] <= req_max[DW-1:0]; st[ch] <= req_step[DW-1:0]; end
+            if (commit) begin
+                if (!c_op) tgt[c_ch] <= c_val;
+                else begin mn[c_ch] <= c_min; mx[c_ch] <= c_max; st[c_ch] <= c_step; end
             end
         end
     end

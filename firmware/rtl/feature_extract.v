@@ -1,6 +1,6 @@
 // feature_extract: per-frame region sums S[k], total T and first moments MX, MY computed on
 // the fly while pixels stream (docs/trigger_features.md). Emitted for one cycle
-// (m_feat_valid) three cycles after the frame's last pixel; frames that never reach their
+// (m_feat_valid) after the frame's last pixel (latency below); frames that never reach their
 // last pixel (dropped by frame_ingest) emit nothing.
 // Region map: RB-bit region id per pixel (address y*W + x), NONE = all ones (ids >= R are
 // never summed). Loaded from MAP_FILE ($readmemh) and writable at run time (map_we).
@@ -8,8 +8,9 @@
 // frame, from a W*H x PIX_W frame buffer written as pixels pass, read before write); valid
 // (m_feat_evalid) only when the previous frame reached feature_extract complete (its last
 // pixel arrived), else 0: a frame dropped by frame_ingest leaves a partly overwritten buffer.
-// Pipeline: stage 1 map + frame-buffer read, (x-CX)*I, (y-CY)*I products; stage 1b |I - I_ref|;
-// stage 2 accumulate; stage 3 emit (features 4 cycles after the last pixel).
+// Pipeline: stage 1 map + frame-buffer read, (x-CX)*I, (y-CY)*I products; stage 1r block RAM
+// outputs registered (timing); stage 1b pix - ref and ref - pix; stage 2 |I - I_ref| picked and
+// accumulated; stage 3 emit (features 5 cycles after the last pixel; 4 before the ECP5 timing work).
 // Never stalls (s_axis_tready = 1).
 `default_nettype none
 module feature_extract #(
@@ -82,23 +83,45 @@ module feature_extract #(
         end
     end
 
+    // stage 1r: the block RAM outputs registered with nothing in between (ECP5 DP16KD
+    // clock-to-out is ~5.6 ns: any logic behind it misses 100 MHz); everything else delayed
+    reg              r_valid, r_sof, r_eof;
+    reg [PIX_W-1:0]  r_pix, r_ref;
+    reg [RB-1:0]     r_reg;
+    reg signed [PW-1:0]  r_px;
+    reg signed [PW2-1:0] r_py;
+    always @(posedge clk) begin
+        r_pix <= p1_pix; r_ref <= p1_ref; r_reg <= p1_reg; r_px <= p1_px; r_py <= p1_py;
+        if (rst) begin
+            r_valid <= 1'b0; r_sof <= 1'b0; r_eof <= 1'b0;
+        end else begin
+            r_valid <= p1_valid; r_sof <= p1_sof; r_eof <= p1_eof;
+        end
+    end
+
     // stage 1b: absolute change against the reference frame; products and flags delayed
     reg              q_valid, q_sof, q_eof;
-    reg [PIX_W-1:0]  q_pix, q_adiff;
+    reg [PIX_W-1:0]  q_pix;
+    reg [PIX_W:0]    q_dpos;           // pix - ref (PIX_W+1 bits, two's complement)
+    reg [PIX_W-1:0]  q_dneg;           // ref - pix (used when pix < ref)
     reg [RB-1:0]     q_reg;
     reg signed [PW-1:0]  q_px;
     reg signed [PW2-1:0] q_py;
     always @(posedge clk) begin
-        q_pix <= p1_pix; q_reg <= p1_reg; q_px <= p1_px; q_py <= p1_py;
-        q_adiff <= (p1_pix >= p1_ref) ? (p1_pix - p1_ref) : (p1_ref - p1_pix);
+        q_pix <= r_pix; q_reg <= r_reg; q_px <= r_px; q_py <= r_py;
+        // |pix - ref| in two halves for timing (ECP5: block RAM clock-to-out, then one carry
+        // chain per stage): both differences here, the non-negative one picked in stage 2
+        q_dpos <= {1'b0, r_pix} - {1'b0, r_ref};
+        q_dneg <= r_ref - r_pix;
         if (rst) begin
             q_valid <= 1'b0; q_sof <= 1'b0; q_eof <= 1'b0;
         end else begin
-            q_valid <= p1_valid; q_sof <= p1_sof; q_eof <= p1_eof;
+            q_valid <= r_valid; q_sof <= r_sof; q_eof <= r_eof;
         end
     end
 
     // stage 2: accumulate
+    wire [PIX_W-1:0] q_adiff = q_dpos[PIX_W] ? q_dneg : q_dpos[PIX_W-1:0];
     reg [31:0] S [0:R-1];
     reg [31:0] E [0:R-1];
     reg ref_ok;      // the frame buffer holds one complete frame (the last one that ended)

@@ -41,8 +41,8 @@ module trigger_core #(
     output reg  signed [15:0]      trig_score,
     output reg  [31:0]             triggers
 );
-    // FEATURES = 2: all R regions in parallel, two pipeline stages (lq of E and B; then the
-    // saturated difference): net_in_valid 2 cycles after feat_valid.
+    // FEATURES = 2: all R regions in parallel, three pipeline stages (exponent of E; lq of E,
+    // B; the saturated difference): net_in_valid 3 cycles after feat_valid.
     // FEATURES = 1: time-multiplexed, one region per cycle (R cycles; feat_sums must stay
     // stable for R cycles after feat_valid: feature_extract holds its outputs until the next
     // frame ends).
@@ -52,19 +52,23 @@ module trigger_core #(
     localparam V2 = (FEATURES == 2);
     reg [47:0] cycle;
     reg [31:0] frame_hold;
-    integer k;
-    function [7:0] lq;                     // 8*floor(log2 v) + 3 mantissa bits, 0 for v <= 1
+    function [4:0] lq_exp;                 // floor(log2 v) (leading-one index), 0 for v <= 1
         input [31:0] v;
         integer b;
-        reg [4:0] e;
+        begin
+            lq_exp = 5'd0;
+            for (b = 1; b < 32; b = b + 1) if (v[b]) lq_exp = b[4:0];
+        end
+    endfunction
+    function [2:0] lq_mant;                // the 3 bits below the leading one (lq = {exp, mant})
+        input [31:0] v;
+        input [4:0] e;
         /* verilator lint_off UNUSEDSIGNAL */
         reg [34:0] t;                      // only t[2:0] is used
         /* verilator lint_on UNUSEDSIGNAL */
         begin
-            e = 5'd0;
-            for (b = 1; b < 32; b = b + 1) if (v[b]) e = b[4:0];
-            t = {v, 3'b000} >> e;          // leading one at bit 3, mantissa in [2:0]
-            lq = {e, t[2:0]};
+            t = {v, 3'b000} >> e;
+            lq_mant = t[2:0];
         end
     endfunction
     always @(posedge clk) begin
@@ -84,48 +88,68 @@ module trigger_core #(
     end
 
     generate if (V2) begin : g_v2
+        // timing (ECP5, 100 MHz): lq split in two registered steps (exponent = leading-one
+        // index, then the 3 mantissa bits), the baseline update in two (E - B, then B + step),
+        // lq(B) precomputed between frames (B changes only after a frame): net_in_valid 3 cycles
+        // after feat_valid (2 before the timing work). Values unchanged (docs/trigger_features.md).
         reg [31:0] base [0:R-1];
         reg        binit;                  // baselines hold a value
-        reg        s1_valid, s1_ev, s2_valid;
+        reg        s0_valid, s0_ev, s0_binit, s1_valid, s1_ev, s2_valid;
+        reg [31:0] s0_v  [0:R-1];          // E
+        reg [4:0]  s0_e  [0:R-1];          // exponent of E
+        reg [7:0]  s0_lb [0:R-1];          // lq(B) (when binit)
+        reg signed [32:0] s0_d [0:R-1];    // E - B
+        reg [31:0] pb_v  [0:R-1];          // B, its exponent, lq(B): 1 and 2 cycles after B changed
+        reg [4:0]  pb_e  [0:R-1];
+        reg [7:0]  pb_lq [0:R-1];
         reg [7:0]  s1_le [0:R-1];
         reg [7:0]  s1_lb [0:R-1];
         reg [32*8-1:0] s2_data;
-        wire [32*R-1:0] b_next_all;
         genvar g;
         for (g = 0; g < R; g = g + 1) begin : g_reg
             wire [31:0] e_g = feat_esums[g*32 +: 32];
-            wire [31:0] b_g = binit ? base[g] : e_g;
-            wire signed [32:0] bdelta = $signed({1'b0, e_g}) - $signed({1'b0, b_g});
-            wire signed [32:0] bstep = bdelta >>> BSHIFT;
-            wire [32:0] b_next = {1'b0, b_g} + bstep;
-            assign b_next_all[g*32 +: 32] = b_next[31:0];
+            wire [7:0] le_g = {s0_e[g], lq_mant(s0_v[g], s0_e[g])};
+            wire signed [32:0] bstep = s0_d[g] >>> BSHIFT;
+            wire [32:0] b_next = {1'b0, base[g]} + bstep;
             wire unused_bn = &{1'b0, b_next[32], 1'b0};   // b_next <= max(B, E)
             wire signed [9:0] rdiff = $signed({2'b00, s1_le[g]}) - $signed({2'b00, s1_lb[g]});
             wire [7:0] rb_byte = (rdiff > 10'sd127) ? 8'h7F : (rdiff < -10'sd128) ? 8'h80 : rdiff[7:0];
             always @(posedge clk) begin
+                pb_v[g] <= base[g];
+                pb_e[g] <= lq_exp(base[g]);
+                pb_lq[g] <= {pb_e[g], lq_mant(pb_v[g], pb_e[g])};
                 if (feat_valid) begin
-                    s1_le[g] <= lq(e_g);
-                    s1_lb[g] <= lq(b_g);
+                    s0_v[g] <= e_g;
+                    s0_e[g] <= lq_exp(e_g);
+                    s0_lb[g] <= pb_lq[g];
+                    s0_d[g] <= $signed({1'b0, e_g}) - $signed({1'b0, base[g]});
+                end
+                if (s0_valid) begin
+                    s1_le[g] <= le_g;
+                    s1_lb[g] <= s0_binit ? s0_lb[g] : le_g;     // B := E at the first valid frame
                 end
                 if (s1_valid) begin
                     s2_data[8*g +: 8] <= s1_ev ? s1_le[g] : 8'd0;
                     s2_data[8*(R+g) +: 8] <= s1_ev ? rb_byte : 8'd0;
                 end
             end
+            always @(posedge clk) begin
+                if (rst) base[g] <= 32'd0;
+                else if (s0_valid && s0_ev) base[g] <= s0_binit ? b_next[31:0] : s0_v[g];
+            end
         end
         always @(posedge clk) begin
             if (rst) begin
-                for (k = 0; k < R; k = k + 1) base[k] <= 32'd0;
-                binit <= 1'b0; s1_valid <= 1'b0; s1_ev <= 1'b0; s2_valid <= 1'b0;
+                binit <= 1'b0; s0_valid <= 1'b0; s0_ev <= 1'b0; s0_binit <= 1'b0;
+                s1_valid <= 1'b0; s1_ev <= 1'b0; s2_valid <= 1'b0;
             end else begin
-                s1_valid <= feat_valid;
+                s0_valid <= feat_valid;
+                s1_valid <= s0_valid;
                 s2_valid <= s1_valid;
-                if (feat_valid) begin
-                    s1_ev <= feat_evalid;
-                    if (feat_evalid) begin
-                        for (k = 0; k < R; k = k + 1) base[k] <= b_next_all[k*32 +: 32];
-                        binit <= 1'b1;
-                    end
+                if (feat_valid) begin s0_ev <= feat_evalid; s0_binit <= binit; end
+                if (s0_valid) begin
+                    s1_ev <= s0_ev;
+                    if (s0_ev) binit <= 1'b1;
                 end
             end
         end
@@ -135,6 +159,7 @@ module trigger_core #(
         assign v1_data = {32*8{1'b0}};
         wire unused_v1 = &{1'b0, feat_sums, shift, dshift, 1'b0};
     end else begin : g_v1
+        integer k;
         reg [31:0] prev [0:R-1];
         reg [4:0]  sh_a, sh_d;             // shifts latched for the frame
         reg        busy, valid_r;

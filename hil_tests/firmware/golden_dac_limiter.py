@@ -1,9 +1,15 @@
-"""Cycle-accurate golden model of dac_limiter.v (requests, refusals, ramp, hold)."""
+"""Cycle-accurate golden model of dac_limiter.v (requests, refusals, ramp, hold).
+
+The RTL decides a request against the state of its own cycle and commits it (target or limits
+written, answer out) ``LATENCY`` rising edges later (the edge that registers the request is the
+first); a SET_DAC is refused WATCHDOG_HOLD when ``hold`` is high in any cycle of that flight.
+A request while one is in flight is ignored."""
 
 from __future__ import annotations
 
 ERR = {"BAD_CHANNEL": 0x05, "BELOW_MIN": 0x06, "ABOVE_MAX": 0x07, "STEP_TOO_LARGE": 0x08,
        "WATCHDOG_HOLD": 0x09, "BAD_LIMITS": 0x0A}
+LATENCY = 4   # cycles from req_valid to rsp_valid (dac_limiter.v LATENCY)
 
 
 class DacLimiterModel:
@@ -14,6 +20,11 @@ class DacLimiterModel:
         self.tgt = [reset] * nch
         self.lim = [[hw_min, hw_max, hw_step] for _ in range(nch)]
         self.tick_cnt = 0
+        self.flight = None    # [req, err decided at the request's cycle, hold seen, edges so far]
+
+    @property
+    def busy(self) -> bool:
+        return self.flight is not None
 
     def decide(self, op, ch, value, mn, mx, st, hold) -> int:
         if ch >= self.nch:
@@ -36,8 +47,18 @@ class DacLimiterModel:
         return 0
 
     def clock(self, req, hold):
-        """One rising edge. req = None or (op, ch, value, min, max, step). Returns err or None."""
-        err = self.decide(*req, hold) if req else None
+        """One rising edge. req = None or (op, ch, value, min, max, step) presented in the cycle
+        before the edge. Returns the error code of the request answered at this edge, else None
+        (a request presented while one is in flight is ignored)."""
+        if self.flight is None and req:
+            self.flight = [req, self.decide(*req, 0), bool(hold), 0]
+        elif self.flight is not None:
+            self.flight[2] = self.flight[2] or bool(hold)
+        done = None
+        if self.flight is not None:
+            self.flight[3] += 1
+            if self.flight[3] == LATENCY:
+                done, self.flight = self.flight, None
         tick = self.tick_cnt == self.tick_div - 1
         self.tick_cnt = 0 if tick else self.tick_cnt + 1
         new_out, new_tgt = list(self.out), list(self.tgt)
@@ -48,11 +69,15 @@ class DacLimiterModel:
                 d = self.tgt[c] - self.out[c]
                 if d:
                     new_out[c] = self.out[c] + max(-self.slew, min(self.slew, d))
-        if req and err == 0:
-            op, ch, value, mn, mx, st = req
-            if op == 0:
-                new_tgt[ch] = value
-            else:
-                self.lim[ch] = [mn, mx, st]
+        err = None
+        if done is not None:
+            (op, ch, value, mn, mx, st), err, held, _ = done
+            if op == 0 and ch < self.nch and held:
+                err = ERR["WATCHDOG_HOLD"]
+            if err == 0:
+                if op == 0:
+                    new_tgt[ch] = value
+                else:
+                    self.lim[ch] = [mn, mx, st]
         self.out, self.tgt = new_out, new_tgt
         return err

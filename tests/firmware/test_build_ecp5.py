@@ -58,3 +58,31 @@ def test_ulx3s_bitstream():
     res = E.build_ulx3s(RTL_DIR.parents[1] / "build_ulx3s_test")   # not under /tmp (yowasp maps its own /tmp)
     assert res.bitstream.stat().st_size > 100_000
     assert res.utilisation["MULT18X18D"][0] == 0 and res.fmax_mhz
+
+
+def test_ecp5_net_variant_is_bit_exact_and_deeper(tmp_path):
+    """The ECP5 build's re-pipelined network: same scores as PyTorch in Icarus, more stages."""
+    import shutil
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("needs iverilog")
+    from beamloop.firmware.ecp5_net import write_ecp5_net
+    from beamloop.firmware.sources import RTL_DIR, net_params
+
+    net = write_ecp5_net(tmp_path / "net", cutoff=2.0, n_vectors=300)
+    assert net.vectors == 300 and net.sources[0].name == "trigger_net.v"
+    assert net.latency > net_params(RTL_DIR / "trigger_net.v")["LATENCY"]
+    assert net.out_width == net_params(RTL_DIR / "trigger_net.v")["OUT_W"]
+
+
+def test_module_timing_critical_path_parsing():
+    from beamloop.firmware.timing_ecp5 import _critical_path
+
+    log = ("Info: Critical path report for clock 'clk' (posedge -> posedge):\n"
+           "Info:   clk-to-q  0.52  0.52 Source a_TRELLIS_FF_Q.Q\n"
+           "Info:                          Defined in:\nInfo:   /x/firmware/rtl/dac_limiter.v:89.22-89.59\n"
+           "Info:      setup  0.00  9.92 Source b_TRELLIS_FF_Q.CE\nInfo: 3.49 ns logic, 6.44 ns routing\n\n"
+           "Info: Max frequency for clock 'clk': 100.80 MHz (PASS at 100.00 MHz)\n")
+    cp = _critical_path(log)
+    assert cp["from"] == "a_TRELLIS_FF_Q.Q" and cp["to"] == "b_TRELLIS_FF_Q.CE"
+    assert (cp["logic_ns"], cp["routing_ns"]) == (3.49, 6.44) and cp["rtl_files"] == ["/x/firmware/rtl/dac_limiter.v"]
