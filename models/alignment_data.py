@@ -45,6 +45,7 @@ import numpy as np
 from beamloop.models.preprocess import AXES
 from beamloop.models.ronchigram_features import FeatureConfig, pair_features
 from beamloop.models.textures import KINDS as TEXTURE_KINDS
+from beamloop.sim.samples import CARBON_MIN_DISTANCE_M
 
 NUISANCE = ("C23.x", "C23.y", "C30", "C32.x", "C32.y", "C34.x", "C34.y")
 SAMPLE_KINDS = ("amorphous_carbon", "si100", "si110")
@@ -68,6 +69,9 @@ class Randomisation:
     nuisance_halfwidth_m: tuple[float, ...] = (30e-9, 30e-9, 1e-6, 1e-6, 1e-6, 1e-6, 1e-6)
     sample_probs: tuple[float, ...] = (0.8, 0.1, 0.1)  # SAMPLE_KINDS (renderer twin_atoms)
     thickness_m: tuple[float, float] = (3e-9, 20e-9)
+    # the twin's amorphous-carbon model: hard-core distance of its atoms (short-range order, the
+    # twin's default since issue 12; 0 would be the ideal gas the first v3 weights were trained on)
+    sample_min_distance_m: float = CARBON_MIN_DISTANCE_M
     renderer_probs: tuple[float, ...] = (0.35, 0.35, 0.3)  # RENDERERS
     texture_probs: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)  # textures.KINDS (twin_field, geometric)
     corr_len_m: tuple[float, float] = (0.6e-10, 6e-10)  # log-uniform texture correlation length
@@ -101,6 +105,17 @@ class Randomisation:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
 
 
+def randomisation_v3() -> Randomisation:
+    """The version-3 randomisation: the twin with its atomic samples only (no random-field or
+    geometric renderer, no contrast rescaling), at the twin's 300 kV and detector PSF (0.6 px),
+    with v3's sample, dose and source ranges, and the twin's *current* sample model
+    (``sample_min_distance_m``, hard-core amorphous carbon). Used with
+    ``FeatureConfig(invariant=False)`` (the v3 features)."""
+    return Randomisation(sample_probs=(0.9, 0.05, 0.05), thickness_m=(5e-9, 20e-9), renderer_probs=(1.0, 0.0, 0.0),
+                         contrast_gain_fraction=0.0, energy_eV=(300e3, 300e3), detector_psf_px=(0.6, 0.6),
+                         dose_e=(3e5, 3e6), source_size_m=(0.3e-10, 0.5e-10))
+
+
 def sample_labels(rng: np.random.Generator, n: int, rnd: Randomisation) -> np.ndarray:
     """Aberrations at the pair centre (n, 5) in metres (see :class:`Randomisation`)."""
     f = np.exp(rng.uniform(np.log(rnd.small_min_factor), 0.0, (n, 1)))
@@ -124,6 +139,7 @@ def _instrument(rng: np.random.Generator, rnd: Randomisation) -> dict:
         sample=kind,
         sample_thickness_m=float(rng.uniform(*rnd.thickness_m)),
         sample_rotation_rad=float(rng.uniform(0, 2 * math.pi)),
+        sample_min_distance_m=float(rnd.sample_min_distance_m),
         source_size_m=float(rng.uniform(*rnd.source_size_m)),
         focal_spread_m=float(rng.uniform(*rnd.focal_spread_m)) if fs else 0.0,
         focal_spread_samples=3 if fs else 1,
@@ -406,10 +422,15 @@ def dask_client(scheduler: str | None = None, workers: int = 2):
     return Client(cluster)
 
 
+class DataIncomplete(RuntimeError):
+    """Data generation stopped at its time budget before every shard was written; run again with
+    the same data directory to resume (the shards written are kept)."""
+
+
 def generate(out_dir: str | Path, n: int, shard_size: int = 256, seed: int = 0, workers: int = 2,
              rnd: Randomisation | None = None, prefix: str = "train", client=None,
              scheduler: str | None = None, features: FeatureConfig = FeatureConfig(), progress=None,
-             keep_pairs: bool = False) -> list[Path]:
+             keep_pairs: bool = False, deadline: float | None = None) -> list[Path]:
     """Generate ``n`` pairs into ``out_dir/<prefix>-XXXX.h5`` shards, one dask task per shard.
 
     Shards that already exist (same name) are kept, so an interrupted run resumes (a shard is
@@ -418,6 +439,8 @@ def generate(out_dir: str | Path, n: int, shard_size: int = 256, seed: int = 0, 
     ``workers``) and closed at the end; ``workers <= 1`` without either runs in this process.
     A remote cluster's workers must see ``out_dir`` (a shared file system). ``keep_pairs``
     also stores the raw pairs (64 KB each), e.g. to compute other features from them.
+    ``deadline`` (``time.time()`` seconds): no shard is *started* after it (at most one shard
+    per worker is in flight, and those finish); :class:`DataIncomplete` if shards are missing then.
     """
     rnd = rnd or Randomisation()
     out_dir = Path(out_dir)
@@ -431,27 +454,50 @@ def generate(out_dir: str | Path, n: int, shard_size: int = 256, seed: int = 0, 
     done = [out_dir / f"{prefix}-{k:04d}.h5" for k in range(math.ceil(n / shard_size))]
     if not jobs:
         return done
+
+    def late() -> bool:
+        return deadline is not None and time.time() >= deadline
+
     if client is None and scheduler is None and workers <= 1:
         for j in jobs:
+            if late():
+                break
             _shard_job(*j)
-        return done
+        return _complete(done, prefix, out_dir)
     from dask.distributed import as_completed
 
     own = client is None
     client = client or dask_client(scheduler, workers)
     try:
-        futs = [client.submit(_shard_job, *j, key=f"beamloop-shard-{Path(j[0]).name}-{j[2]}", pure=False) for j in jobs]
-        for k, fut in enumerate(as_completed(futs), 1):
+        slots = max(1, sum(client.nthreads().values())) if deadline is not None else len(jobs)
+        todo = list(jobs)
+
+        def submit():
+            j = todo.pop(0)
+            return client.submit(_shard_job, *j, key=f"beamloop-shard-{Path(j[0]).name}-{j[2]}", pure=False)
+
+        queue = as_completed([submit() for _ in range(min(slots, len(todo)))])
+        for k, fut in enumerate(queue, 1):
             path, sec = fut.result()
             if progress:
-                progress(f"  shard {Path(path).name} ({sec:.0f} s) {k}/{len(futs)}")
+                progress(f"  shard {Path(path).name} ({sec:.0f} s) {k}/{len(jobs)}")
+            if todo and not late():
+                queue.add(submit())
     finally:
         if own:
             cluster = getattr(client, "cluster", None)
             client.close()
             if cluster is not None:
                 cluster.close()
-    return done
+    return _complete(done, prefix, out_dir)
+
+
+def _complete(paths: list[Path], prefix: str, out_dir: Path) -> list[Path]:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise DataIncomplete(f"{out_dir}: {len(missing)} of {len(paths)} '{prefix}' shards not written yet (time budget "
+                             "reached); run again with the same data directory to resume")
+    return paths
 
 
 def sample_network_inputs(n: int, rng: np.random.Generator, meta: dict) -> np.ndarray:

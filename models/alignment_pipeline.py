@@ -164,23 +164,56 @@ def holdouts(rnd) -> dict:
     }
 
 
-def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: int = 1536, epochs: int = 120,
-        workers: int = 2, max_train_seconds: float = 300.0, seed: int = 0, progress=print,
-        qat_epochs: int = 10, hidden: tuple[int, ...] = (128, 64), n_fine: int = 6144, n_holdout: int = 384,
-        scheduler: str | None = None) -> dict:
+# What each network version is trained on and how much (``beamloop train alignment --version``).
+# v3: the twin's atomic samples only, absolute (not centred) features: the default networks.
+# v4: sample- and instrument-invariant features and the wide randomisation (candidate, models/weights/v4).
+RECIPES = {
+    "3": dict(n_train=20480, n_val=2048, n_fine=12288, n_holdout=0, epochs=100, max_train_seconds=1200.0),
+    "4": dict(n_train=14336, n_val=1536, n_fine=6144, n_holdout=384, epochs=120, max_train_seconds=300.0),
+}
+
+
+def version_config(version: str):
+    """``(Randomisation, FeatureConfig)`` of network ``version`` (``"3"`` or ``"4"``)."""
+    from beamloop.models.alignment_data import Randomisation, randomisation_v3
+    from beamloop.models.ronchigram_features import FeatureConfig
+
+    if version == "3":
+        return randomisation_v3(), FeatureConfig(invariant=False)
+    if version == "4":
+        return Randomisation(), FeatureConfig()
+    raise ValueError(f"alignment network version must be one of {sorted(RECIPES)}, got {version!r}")
+
+
+def run(out_dir: str | Path, data_dir: str | Path, n_train: int | None = None, n_val: int | None = None,
+        epochs: int | None = None, workers: int = 2, max_train_seconds: float | None = None, seed: int = 0,
+        progress=print, qat_epochs: int = 10, hidden: tuple[int, ...] = (128, 64), n_fine: int | None = None,
+        n_holdout: int | None = None, scheduler: str | None = None, version: str = "4",
+        max_data_seconds: float | None = None) -> dict:
     """The whole ``beamloop train alignment`` job: data (dask), the coarse network (whole range) and
     the fine network (near-aligned subset of the same data + extra near-aligned pairs), metrics
     (held-out, and the invariance hold-outs), weights and card entries. Returns the coarse
-    network's metadata (the fine one's is ``meta["fine"]``)."""
+    network's metadata (the fine one's is ``meta["fine"]``).
+
+    ``version`` picks the randomisation, features and default sizes (:data:`RECIPES`; ``None``
+    sizes take the recipe's). ``max_data_seconds``: stop starting data shards after this many
+    seconds and raise :class:`~beamloop.models.alignment_data.DataIncomplete` if the data are not
+    complete (run again with the same ``data_dir`` to resume), so generation fits time slots."""
     import torch
 
-    from beamloop.models.alignment_data import Randomisation, dask_client, generate, read_shards
+    from beamloop.models.alignment_data import dask_client, generate, read_shards
     from beamloop.models.registry import save
-    from beamloop.models.ronchigram_features import FeatureConfig
 
     t0 = time.time()
-    rnd = Randomisation()
-    fcfg = FeatureConfig()
+    rnd, fcfg = version_config(version)
+    recipe = RECIPES[version]
+    n_train = recipe["n_train"] if n_train is None else n_train
+    n_val = recipe["n_val"] if n_val is None else n_val
+    n_fine = recipe["n_fine"] if n_fine is None else n_fine
+    n_holdout = recipe["n_holdout"] if n_holdout is None else n_holdout
+    epochs = recipe["epochs"] if epochs is None else epochs
+    max_train_seconds = recipe["max_train_seconds"] if max_train_seconds is None else max_train_seconds
+    deadline = None if max_data_seconds is None else t0 + max_data_seconds
     data_dir = Path(data_dir)
     scheduler = scheduler or os.environ.get("BEAMLOOP_DASK_SCHEDULER") or None
     progress(f"data: {n_train} train + {n_val} held-out + {n_fine} near-aligned + 2 x {n_holdout} hold-out pairs "
@@ -189,10 +222,11 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
 
     # extra near-aligned pairs for the fine network (cheap: small aberrations need little oversampling)
     rnd_fine = replace(rnd, label_halfwidth_m=FINE_TRAIN_BOX_M, small_fraction=0.5, small_min_factor=1.0 / 10.0)
-    hold = holdouts(rnd)
+    hold = holdouts(rnd) if n_holdout else {}
     client = dask_client(scheduler, workers) if (scheduler or workers > 1) else None
+    n_before = len(list(data_dir.glob("*.h5")))
     try:
-        kw = dict(workers=workers, client=client, features=fcfg, progress=progress)
+        kw = dict(workers=workers, client=client, features=fcfg, progress=progress, deadline=deadline)
         tr = generate(data_dir, n_train, seed=seed, rnd=rnd, prefix="train", **kw)
         va = generate(data_dir, n_val, seed=seed + 7919, rnd=rnd, prefix="val", **kw)
         fi = generate(data_dir, n_fine, seed=seed + 104729, rnd=rnd_fine, prefix="fine", **kw) if n_fine else []
@@ -204,11 +238,15 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
             client.close()
             if cluster is not None:
                 cluster.close()
+        data_sessions = log_data_session(data_dir, time.time() - t0, len(list(data_dir.glob("*.h5"))) - n_before)
     t_data = time.time() - t0
     dtr, attrs = read_shards(tr)
     dva, _ = read_shards(va)
     if json.loads(attrs["features"]) != fcfg.to_dict() or float(attrs["delta_c10_m"]) != rnd.delta_c10_m:
         raise ValueError(f"shards in {data_dir} were made with other features/delta; use an empty --data-dir")
+    if json.loads(attrs["randomisation"]) != json.loads(rnd.to_json()):
+        raise ValueError(f"shards in {data_dir} were made with another randomisation than version {version}'s "
+                         "(e.g. another sample model); use an empty --data-dir")
     # one standardisation for both networks (the features are computed once per pair)
     fmean = dtr["features"].astype(np.float64).mean(0)
     fstd = dtr["features"].astype(np.float64).std(0) + 1e-6
@@ -269,7 +307,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
                          f"{ {k: round(v, 1) for k, v in metrics_hold[hname]['rmse_nm'].items()} }")
         meta = {
             "name": name,
-            "version": "4",
+            "version": version,
             "regime": regime,
             "arch": {"kind": "mlp", "hidden": list(hidden), "n_features": int(x.shape[1])},
             "axes": list(AXES),
@@ -281,10 +319,12 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
             "input": {"shape": [int(x.shape[1])], "grid": "int8 (signed), scale 2^-5, FLOOR",
                       "pair_order": "C10-delta, C10+delta",
                       "preprocess": "structure-tensor features per patch and scale (models/ronchigram_features.py), "
-                                    "centred per scale over the pair (sample-invariant), "
-                                    "standardised with feature_mean / feature_std"},
+                                    + ("centred per scale over the pair (sample-invariant), " if fcfg.invariant else "")
+                                    + "standardised with feature_mean / feature_std"},
             "randomisation": json.loads(rnd.to_json()),
             "data": {"n_train": int(sel.sum()), "n_val": int(selv.sum()), "seed": seed, "generate_seconds": t_data,
+                     "generate_sessions": data_sessions,
+                     "generate_seconds_all_sessions": float(sum(d["seconds"] for d in data_sessions)),
                      "train_shards": [p.name for p in tr] + ([p.name for p in fi] if name == "alignment_fine" else []),
                      "val_shards": [p.name for p in va],
                      "engine": f"dask.distributed ({scheduler or f'LocalCluster, {workers} workers'})",
@@ -298,8 +338,9 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
             "holdouts": {k: json.loads(v.to_json()) for k, v in hold.items()},
             "size": bit_operations(net, (x.shape[1],)),
             "versions": library_versions(),
-            "command": f"beamloop train alignment --data-dir {data_dir} --n-train {n_train} --n-val {n_val} "
-                       f"--n-fine {n_fine} --epochs {epochs}",
+            "command": f"beamloop train alignment --version {version} --data-dir {data_dir} --n-train {n_train} "
+                       f"--n-val {n_val} --n-fine {n_fine} --n-holdout {n_holdout} --epochs {epochs} "
+                       f"--max-train-seconds {max_train_seconds:g} --seed {seed}",
             "total_seconds_to_here": time.time() - t0,
         }
         if name == "alignment_fine":
@@ -308,6 +349,18 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 14336, n_val: 
         metas[name] = meta
     progress(f"saved to {out_dir} (total {time.time() - t0:.0f} s)")
     return {**metas["alignment"], "fine": metas["alignment_fine"]}
+
+
+def log_data_session(data_dir: Path, seconds: float, shards_written: int) -> list[dict]:
+    """Append this run's data-generation wall time to ``data_dir/generation_log.json`` and return
+    every session's entry (a resumed generation's total is their sum)."""
+    path = Path(data_dir) / "generation_log.json"
+    sessions = json.loads(path.read_text()) if path.exists() else []
+    sessions.append({"finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": float(seconds),
+                     "shards_written": int(shards_written)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(sessions, indent=1) + "\n")
+    return sessions
 
 
 def library_versions() -> dict:

@@ -14,26 +14,39 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @train.command("alignment")
     def alignment(
         out: Path = typer.Option(None, help="weights directory (default: the committed models/weights)"),
-        data_dir: Path = typer.Option(Path("data/alignment-v4"), help="HDF5 feature shards (reused if present: resumable)"),
-        n_train: int = typer.Option(14336, help="training pairs (whole range)"),
-        n_fine: int = typer.Option(6144, help="extra near-aligned training pairs for the fine network"),
-        n_val: int = typer.Option(1536, help="held-out pairs"),
-        n_holdout: int = typer.Option(384, help="pairs in each invariance hold-out set (unseen textures/contrasts)"),
+        version: str = typer.Option("3", help="network version: 3 (the default networks: the twin's atomic samples) "
+                                              "or 4 (sample-invariant candidate, models/weights/v4)"),
+        data_dir: Path = typer.Option(None, help="HDF5 feature shards (reused if present: resumable; default "
+                                                 "data/alignment-v<version>)"),
+        n_train: int = typer.Option(None, help="training pairs (whole range; default: the version's recipe)"),
+        n_fine: int = typer.Option(None, help="extra near-aligned training pairs for the fine network"),
+        n_val: int = typer.Option(None, help="held-out pairs"),
+        n_holdout: int = typer.Option(None, help="pairs in each invariance hold-out set (unseen textures/contrasts)"),
         scheduler: str = typer.Option(None, help="dask scheduler address tcp://host:port (default: a LocalCluster "
                                                  "of --workers processes; or $BEAMLOOP_DASK_SCHEDULER)"),
-        epochs: int = typer.Option(120, help="float pre-training epochs (then 10 QAT epochs)"),
+        epochs: int = typer.Option(None, help="float pre-training epochs (then 10 QAT epochs)"),
         workers: int = typer.Option(2, help="LocalCluster worker processes for data generation (dask)"),
-        max_train_seconds: float = typer.Option(300.0, help="wall-clock cap of the training loops"),
+        max_train_seconds: float = typer.Option(None, help="wall-clock cap of the training loops (s)"),
+        max_data_seconds: float = typer.Option(None, help="start no data shard after this many seconds; if the data "
+                                                          "are incomplete then, exit 3 (run again to resume)"),
         seed: int = typer.Option(0),
     ) -> None:
         """Generate Ronchigram pairs with the twin and train the coarse and fine alignment MLPs on their
         local-magnification features."""
-        from beamloop.models.alignment_pipeline import run
+        from beamloop.models.alignment_data import DataIncomplete
+        from beamloop.models.alignment_pipeline import RECIPES, run
         from beamloop.models.model_card import write_card
         from beamloop.models.registry import WEIGHTS_DIR
 
-        meta = run(out or WEIGHTS_DIR, data_dir, n_train, n_val, epochs, workers, max_train_seconds, seed, typer.echo,
-                   n_fine=n_fine, n_holdout=n_holdout, scheduler=scheduler)
+        if version not in RECIPES:
+            raise typer.BadParameter(f"must be one of {', '.join(sorted(RECIPES))}, got {version!r}", param_hint="--version")
+        try:
+            meta = run(out or WEIGHTS_DIR, data_dir or Path(f"data/alignment-v{version}"), n_train, n_val, epochs,
+                       workers, max_train_seconds, seed, typer.echo, n_fine=n_fine, n_holdout=n_holdout,
+                       scheduler=scheduler, version=version, max_data_seconds=max_data_seconds)
+        except DataIncomplete as exc:
+            typer.echo(f"data incomplete: {exc}", err=True)
+            raise typer.Exit(3) from None
         card = write_card(out or WEIGHTS_DIR)
         typer.echo(f"held-out RMSE (nm): {meta['metrics_heldout']['rmse_nm']}\nmodel card: {card}")
 

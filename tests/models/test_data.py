@@ -121,3 +121,40 @@ def test_preprocess_standardises_and_checks_shapes():
         pair_to_input(img, img, f[:10], np.ones(10))
     with pytest.raises(ValueError, match=r"\(N, 2, H, W\)"):
         pairs_to_input(np.zeros((3, 64, 64)), f, np.ones(n))
+
+
+def test_v3_recipe_trains_on_the_twins_current_sample_model():
+    """The v3 randomisation is the twin's own atomic samples with the twin's *current* carbon
+    (hard-core short-range order), not the ideal gas the first v3 weights saw; the distance
+    reaches the simulator's configuration unchanged (0 still means the ideal gas)."""
+    from dataclasses import replace
+
+    from beamloop.models.alignment_data import _instrument, randomisation_v3, ronchigram_config
+    from beamloop.sim.ronchigram_config import RonchigramConfig
+
+    rnd = randomisation_v3()
+    assert rnd.sample_min_distance_m == RonchigramConfig().sample_min_distance_m > 0
+    assert rnd.renderer_probs == (1.0, 0.0, 0.0) and rnd.contrast_gain_fraction == 0.0
+    assert rnd.energy_eV == (300e3, 300e3) and rnd.detector_psf_px == (RonchigramConfig().detector_psf_px,) * 2
+    rng = np.random.default_rng(0)
+    cfg = ronchigram_config(_instrument(rng, rnd))
+    assert cfg.sample_min_distance_m == rnd.sample_min_distance_m and cfg.energy_eV == 300e3
+    cfg0 = ronchigram_config(_instrument(rng, replace(rnd, sample_min_distance_m=0.0)))
+    assert cfg0.sample_min_distance_m == 0.0
+    assert Randomisation.from_json(rnd.to_json()) == rnd
+
+
+def test_generation_stops_at_its_deadline_and_resumes(tmp_path):
+    """A past deadline starts no shard and says the data are incomplete; the same call without
+    one writes the rest, keeping what exists (in-process, no dask)."""
+    from beamloop.models.alignment_data import DataIncomplete, generate
+
+    with pytest.raises(DataIncomplete, match="2 of 2 'train' shards"):
+        generate(tmp_path, 4, shard_size=2, workers=1, rnd=TINY, deadline=0.0)
+    paths = generate(tmp_path, 2, shard_size=2, workers=1, rnd=TINY)   # the first shard only
+    mtime = paths[0].stat().st_mtime_ns
+    paths = generate(tmp_path, 4, shard_size=2, workers=1, rnd=TINY)
+    assert [p.name for p in paths] == ["train-0000.h5", "train-0001.h5"] and all(p.exists() for p in paths)
+    assert paths[0].stat().st_mtime_ns == mtime
+    d, _ = read_shards(paths)
+    assert len(d["labels"]) == 4
