@@ -4,6 +4,7 @@ Owns the XPUB socket: publishes acquired frames (to the requesting client's topi
 replies to the acquire), instrument and test-pattern streams, assigns sequence numbers, and admits
 subscriptions itself (``XPUB_MANUAL``: only the stream topic and well-formed acquire topics, at most
 :data:`MAX_SUBSCRIPTIONS` at once).
+The publisher thread runs at a higher fair-share weight when permitted (:func:`raise_publisher_thread`).
 
 Units: times in seconds, rates in frames/s.
 """
@@ -11,7 +12,9 @@ Units: times in seconds, rates in frames/s.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import threading
 import time
 
 import zmq
@@ -24,6 +27,7 @@ log = logging.getLogger("beamloop.controller.serve.instrument_server")
 DATA_HWM_FRAMES = 4000           # per-subscriber send queue (frames): 0.4 s at 10 kframes/s
 MAX_SUB_BYTES = 1024             # largest data-channel message a peer may send (subscriptions; the CURVE handshake needs ~300 B)
 MAX_SUBSCRIPTIONS = 1024         # subscriptions admitted on the data channel at once
+PUBLISHER_NICE_DELTA = -5        # the publisher runs this much less nice than the process, if permitted
 ADMIT_EVERY_S = 1e-3             # the publisher looks at new subscriptions this often while streaming (s)
 
 
@@ -33,6 +37,25 @@ def _valid_topic(topic: bytes) -> bool:
     body = topic[1:]
     return (topic[:1] == P.ACQUIRE_TOPIC_PREFIX and 2 <= len(body) <= 64
             and all(c in b"0123456789abcdef" for c in body))
+
+
+def raise_publisher_thread(delta: int = PUBLISHER_NICE_DELTA) -> bool:
+    """Make the calling (publisher) thread ``-delta`` less nice if permitted (``CAP_SYS_NICE``; off with
+    ``BEAMLOOP_NO_RT=1``); return whether it changed.
+
+    The publisher holds the GIL for most of its work; when the CPUs are full and it is preempted while
+    holding it, the real-time control thread waits for the GIL until the publisher runs again
+    (priority inversion: the GIL does not inherit priority). A higher weight keeps it from waiting
+    for a CPU for long; it stays an ordinary (fair-share) thread, so it cannot starve anything."""
+    if os.environ.get("BEAMLOOP_NO_RT") or not hasattr(os, "setpriority"):
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(-20, os.getpriority(os.PRIO_PROCESS, tid) + delta))
+        return True
+    except OSError:
+        log.debug("the publisher thread stays at the process's nice value (no CAP_SYS_NICE)")
+        return False
 
 
 class DataPublisher:
@@ -65,6 +88,7 @@ class DataPublisher:
             self._subs += 1
 
     def _publisher_loop(self) -> None:
+        self.stats["publisher_raised"] = raise_publisher_thread()
         push = self._push_socket()
         pattern: list = []
         st: S.Stream | None = None

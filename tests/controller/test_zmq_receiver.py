@@ -121,3 +121,29 @@ def test_receiver_start_failure_is_a_typed_error():
             await b.connect()
 
     asyncio.run(run())
+
+
+def test_receiver_threads_run_nicer_than_the_process(server):
+    """The receiver thread (and its context's I/O thread) yield the CPU to the control path."""
+    import os
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+
+    async def run():
+        async with ZmqTwinBackend(server.control_addr, server.data_addr, heartbeat_s=0) as b:
+            rx = b._receiver
+            assert rx.niced >= 2   # itself and at least the I/O thread
+            assert os.getpriority(os.PRIO_PROCESS, rx.native_id) == min(19, base + zmq_data.RECEIVER_NICE_DELTA)
+
+    asyncio.run(run())
+
+
+def test_publisher_raise_is_off_with_beamloop_no_rt(monkeypatch):
+    from beamloop.controller.serve.data_publisher import raise_publisher_thread
+
+    monkeypatch.setenv("BEAMLOOP_NO_RT", "1")
+    out: list[bool] = []
+    t = threading.Thread(target=lambda: out.append(raise_publisher_thread()))
+    t.start()
+    t.join(5)
+    assert out == [False]
