@@ -92,6 +92,11 @@ module cmd_link #(
     wire [15:0] crc_rx_next;
     crc16_update u_crc_rx (.crc_in(crc_rx), .data(emit_byte), .crc_out(crc_rx_next));
 
+    // the receive buffer is written outside the reset branch (its contents need no reset): keeps
+    // the high-fanout reset net out of its write enables (ECP5 critical path, session 5)
+    wire rbuf_we = rx_valid && !discard && !frame_ready && (rx_byte != 8'h00) && emit_en && (dcount < RXB6);
+    always @(posedge clk) if (rbuf_we) rbuf[dcount[RXW-1:0]] <= emit_byte;
+
     always @(posedge clk) begin
         if (rst) begin
             dcount <= 6'd0; overflow <= 1'b0; first <= 1'b1; blk_ff <= 1'b0; discard <= 1'b0;
@@ -123,7 +128,6 @@ module cmd_link #(
                     end else blk_left <= blk_left - 1'b1;
                     if (emit_en) begin
                         if (dcount < RXB6) begin
-                            rbuf[dcount[RXW-1:0]] <= emit_byte;
                             dcount <= dcount + 1'b1;
                             crc_rx <= crc_rx_next;
                         end else overflow <= 1'b1;
