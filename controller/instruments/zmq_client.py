@@ -241,14 +241,12 @@ class ZmqTwinBackend(ScanClient, DataChannel, MicroscopeBackend):
                 await asyncio.sleep(0.01)
                 continue
             if len(parts) != 1:
-                with self._stats_lock:
-                    self._bad(f"control reply with {len(parts)} parts (want 1)")
+                self._bad(f"control reply with {len(parts)} parts (want 1)")
                 continue
             try:
                 rep = P.decode_reply(parts[0])
             except P.ProtocolError as exc:
-                with self._stats_lock:
-                    self._bad(f"control reply: {exc}")
+                self._bad(f"control reply: {exc}")
                 continue
             fut = self._pending.pop(rep.id, None) if rep.id is not None else None
             if fut is None:

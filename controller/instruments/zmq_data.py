@@ -230,26 +230,27 @@ class DataChannel:
         sock.setsockopt(zmq.SUBSCRIBE, P.acquire_topic(self.client_id))
 
     def _bad(self, reason: str) -> None:
-        self.bad_messages += 1
-        self.last_bad_message = reason
-        if self.bad_messages <= 10 or self.bad_messages % 1000 == 0:  # no log flood from a broken peer
-            log.warning("dropped malformed message #%d: %s", self.bad_messages, reason)
+        """Count and log a dropped message (any thread: takes ``_stats_lock``)."""
+        with self._stats_lock:
+            self.bad_messages += 1
+            self.last_bad_message = reason
+            n = self.bad_messages
+        if n <= 10 or n % 1000 == 0:  # no log flood from a broken peer
+            log.warning("dropped malformed message #%d: %s", n, reason)
 
     def _on_data_safe(self, parts: list) -> None:
         self._step_aside()
         try:
             self._on_data(parts)
         except Exception as exc:  # never let one frame kill the receiver
-            with self._stats_lock:
-                self._bad(f"data: {type(exc).__name__}: {exc}")
+            self._bad(f"data: {type(exc).__name__}: {exc}")
 
     def _on_data(self, parts: list) -> None:
         """One data-channel message (receiver thread): validate, count, dispatch."""
         try:
             h, image = P.decode_frame(parts)
         except P.ProtocolError as exc:
-            with self._stats_lock:
-                self._bad(f"data: {exc}")
+            self._bad(f"data: {exc}")
             return
         with self._stats_lock:
             self.frames_received += 1
