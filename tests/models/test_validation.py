@@ -124,3 +124,23 @@ def test_abtem_pairs_tiny(tmp_path):
     assert exp.shape == (2, 2, 64, 64) and meta["source"] == "abtem"
     assert exp[0, 0].sum() == pytest.approx(1e6, rel=1e-3)
     assert cache_path("abtem", spec, tmp_path).exists()
+
+
+@pytest.mark.slow
+def test_abtem_pairs_resume_in_chunks_equals_one_run(tmp_path):
+    pytest.importorskip("abtem")
+    from beamloop.models.validation.abtem_pairs import GenerationIncomplete, generate, parts_dir
+
+    spec = ValidationSpec(n_pairs=3, size_px=64, label_halfwidth_m=(30e-9, 30e-9, 30e-9, 3e-7, 3e-7))
+    with pytest.raises(GenerationIncomplete) as e:                      # one chunk per call at least
+        generate(spec, tmp_path / "a", n_films=2, chunk_pairs=2, max_seconds=0.0)
+    assert e.value.done == 2 and e.value.total == 3
+    path = cache_path("abtem", spec, tmp_path / "a")
+    parts = parts_dir(path)
+    with pytest.raises(ValueError, match="was made with"):
+        generate(spec, tmp_path / "a", n_films=2, chunk_pairs=1)          # parts made with chunk 2
+    first = generate(spec, tmp_path / "a", n_films=2, chunk_pairs=2)[0]
+    assert path.exists() and not parts.exists()
+    whole = generate(spec, tmp_path / "b", n_films=2, chunk_pairs=10)[0]
+    assert np.allclose(first, whole, rtol=1e-5, atol=1e-3)
+    assert not np.allclose(first[0], first[1])
