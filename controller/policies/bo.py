@@ -14,10 +14,12 @@ from scipy.stats import qmc
 from beamloop.controller.core.backend import Frame, KnobInfo
 from beamloop.controller.estimation.bayesopt import BayesOptimizer, BOConfig
 from beamloop.controller.estimation.cost import blind_direction, fourier_ellipse, gradient_anisotropy, shadow_cost
+from beamloop.controller.estimation.magnification_fit import LINEAR_ABERRATIONS, FitConfig
 from beamloop.controller.estimation.pair_cost import knob_step, pair_mismatch
 from beamloop.controller.policies.base import (AlignmentPolicy, PolicySpec, StepReport, apply_overrides, check_axes,
                                               default_max_frames)
 from beamloop.controller.policies.blind_excursion import BlindExcursion
+from beamloop.controller.policies.magnification_step import MagnificationSteps
 from beamloop.controller.policies.registry import register_policy
 
 # Counts per electron of the twin's camera (beamloop.sim RonchigramConfig.detector_gain default).
@@ -84,6 +86,15 @@ class BOPolicyConfig:
     coarse structure-tensor estimate; else the cone fit / EI as without it. Every step is checked
     by the next pair, so a wrong mapping or a non-linear pair costs frames only. pair_axis_px: the
     optical axis in the frame (row, column px) for the point reflection; None: the frame centre.
+    model ``"magnification"`` (cost ``ellipse`` only; C10/C12.x/C12.y axes only): the design is the
+    start plus one probe ``probe_m`` along the focus knob (towards the wider side of the box), then
+    every frame is taken at the focus that the shadow-magnification model
+    (:mod:`~beamloop.controller.estimation.magnification_fit`) fits to all frames' Fourier-ellipse
+    covariances (weighted EI while fewer than two frames are resolved, or when the model's focus
+    was already measured); with ``stop_rule="model"`` the run stops when a frame taken at the
+    model's focus leaves the refitted focus within ``model_stop_m`` (m, Euclidean) of it (no cost
+    threshold: ``stop_cost`` is not used). camera_axes / camera_width / floor_width: the model's
+    camera orientation and prior widths (:class:`~beamloop.controller.estimation.magnification_fit.FitConfig`).
     """
 
     windows: dict[str, float] = field(default_factory=dict)
@@ -111,6 +122,12 @@ class BOPolicyConfig:
     pair_step_max_m: float = 4e-8
     pair_camera_axes: str = "yx"
     pair_axis_px: tuple[float, float] | None = None
+    model: str | None = None
+    probe_m: float = 8e-8
+    model_stop_m: float = 5e-9
+    camera_axes: str = "xy"
+    camera_width: float = FitConfig.camera_width
+    floor_width: float = FitConfig.floor_width
 
 
 class BayesOptPolicy(AlignmentPolicy):
@@ -142,8 +159,16 @@ class BayesOptPolicy(AlignmentPolicy):
             raise ValueError(f"pair_camera_axes: must be 'yx' or 'xy', got {self.config.pair_camera_axes!r}")
         if self.config.stop_m is not None and not self.config.stop_m > 0:
             raise ValueError(f"stop_m: must be > 0 m or None, got {self.config.stop_m!r}")
-        if self.config.stop_rule not in ("cost", "converged"):
-            raise ValueError(f"stop_rule: must be 'cost' or 'converged', got {self.config.stop_rule!r}")
+        if self.config.stop_rule not in ("cost", "converged", "model"):
+            raise ValueError(f"stop_rule: must be 'cost', 'converged' or 'model', got {self.config.stop_rule!r}")
+        if self.config.model not in (None, "magnification"):
+            raise ValueError(f"model: must be None or 'magnification', got {self.config.model!r}")
+        if self.config.model is not None and self.config.cost != "ellipse":
+            raise ValueError(f"model: 'magnification' needs cost 'ellipse', got {self.config.cost!r}")
+        if self.config.stop_rule == "model" and self.config.model is None:
+            raise ValueError("stop_rule: 'model' needs model='magnification'")
+        if not (np.isfinite(self.config.probe_m) and self.config.probe_m > 0):
+            raise ValueError(f"probe_m: must be > 0 m, got {self.config.probe_m!r}")
         if not self.config.converge_m > 0:
             raise ValueError(f"converge_m: must be > 0 m, got {self.config.converge_m!r}")
         self.axes: list[str] = []
@@ -189,7 +214,26 @@ class BayesOptPolicy(AlignmentPolicy):
         self._stepped: set[int] = set()
         if c.cost == "pair":
             self._setup_pair(knobs)
+        self._mag: MagnificationSteps | None = None
+        if c.model == "magnification":
+            self._setup_model()
         self.restart()
+
+    def _setup_model(self) -> None:
+        """The magnification model's frames and the design's probe along the focus knob (else the first axis)."""
+        c = self.config
+        aberr = [self._aberr[a] for a in self.axes]
+        bad = [a for a, b in zip(self.axes, aberr) if b not in LINEAR_ABERRATIONS]
+        if bad:
+            raise ValueError(f"model: 'magnification' covers knobs of C10, C12.x, C12.y only, not {bad}")
+        fit = FitConfig(camera_width=c.camera_width, floor_width=c.floor_width, camera_axes=c.camera_axes)
+        self._mag = MagnificationSteps(aberr, self.lo, self.hi, c.model_stop_m, fit)
+        k = aberr.index("C10") if "C10" in aberr else 0
+        x0 = np.array([self.start[a] for a in self.axes])
+        sign = 1.0 if self.hi[k] - x0[k] >= x0[k] - self.lo[k] else -1.0
+        probe = x0.copy()
+        probe[k] = np.clip(x0[k] + sign * c.probe_m, self.lo[k], self.hi[k])
+        self._design = [self._to_unit({a: float(v) for a, v in zip(self.axes, probe)})]
 
     def _setup_pair(self, knobs: dict[str, KnobInfo]) -> None:
         """The focus axis of the through-focus pair; the pair's frames must fit inside its limits."""
@@ -241,6 +285,9 @@ class BayesOptPolicy(AlignmentPolicy):
             z, self._next = self._next, None
             self._model_step = True
             return self._to_knobs(z)
+        elif self._mag is not None and (x := self._model_focus()) is not None:
+            self._model_step = True
+            return {a: float(v) for a, v in zip(self.axes, x)}
         else:
             # Until some frame shows resolvable speckle the landscape is a plateau: the best point
             # says nothing, so search with plain EI (space-filling); then weight towards the best.
@@ -261,6 +308,8 @@ class BayesOptPolicy(AlignmentPolicy):
             feat = fourier_ellipse(frame.image, c.counts_per_electron, weighting=c.cost_weighting)
             cost = feat.cost
         model_cost = cost if (feat.resolved or c.unresolved_target is None) else min(cost, c.unresolved_target)
+        if self._mag is not None:
+            self._mag.add(np.array([float(setting[a]) for a in self.axes]), feat)
         if c.resolve_blind:
             self._aniso.append(gradient_anisotropy(frame.image))
         info = {"major": feat.major, "minor": feat.minor, "angle": feat.angle, "resolved": feat.resolved}
@@ -310,6 +359,9 @@ class BayesOptPolicy(AlignmentPolicy):
             pass
         elif c.stop_rule == "cost" and c.stop_cost is not None and cost <= c.stop_cost:
             self.stop("cost below threshold", converged=True)
+        elif c.stop_rule == "model" and self._model_step and self._mag is not None and self._mag.confirmed():
+            self._forced = dict(self.settings[-1])
+            self.stop("model focus measured and confirmed", converged=True)
         elif c.stop_m is not None and c.cost == "pair" and cost <= c.stop_m:
             self.stop("measured residual below stop_m", converged=True)
         elif self._frames + self._frames_per_eval > c.max_frames:
@@ -357,6 +409,13 @@ class BayesOptPolicy(AlignmentPolicy):
         return [dict(self.settings[i - 1]) if i > 0 else dict(self.start)]
 
     # -- helpers --------------------------------------------------------------------------
+    def _model_focus(self) -> np.ndarray | None:
+        """The magnification model's focus (m) if it has one that was not measured yet (within 1 nm)."""
+        x = self._mag.focus() if self._mag is not None else None
+        if x is None or self._mag.measured_near(x, 1e-9):
+            return None
+        return x
+
     def _posterior_minimum(self) -> np.ndarray:
         """The GP posterior mean's minimiser among the observations, random and local candidates."""
         x_best, _ = self.opt.best()
@@ -508,9 +567,17 @@ def _options(axes: list[str], max_frames: int | None, stop_cost: float | None, c
     """``bo``'s defaults (the twin's): the Fourier-ellipse cost and its stop threshold. An instrument
     profile may switch to the shadow cost and the convergence rule in ``alignment.bo`` (usim does:
     docs/alignment.md, "A cost for any texture")."""
-    return {"stop_cost": TWIN_STOP_COST if stop_cost is None else stop_cost,
-            "max_frames": max_frames or default_max_frames(len(axes)),
-            "counts_per_electron": TWIN_CAMERA_GAIN if camera_gain is None else camera_gain}
+    out = {"stop_cost": TWIN_STOP_COST if stop_cost is None else stop_cost,
+           "max_frames": max_frames or default_max_frames(len(axes)),
+           "counts_per_electron": TWIN_CAMERA_GAIN if camera_gain is None else camera_gain}
+    if all(_aberration_of(a) in LINEAR_ABERRATIONS for a in axes):
+        out.update(model="magnification", stop_rule="model", n_init=2)
+    return out
+
+
+def _aberration_of(axis: str) -> str:
+    """The aberration a knob name drives on beamloop's instruments (knob names are aberration names)."""
+    return axis
 
 
 SPEC = PolicySpec(default_axes=("C10", "C12.x", "C12.y"), calibrates_stop_cost=True,

@@ -107,9 +107,10 @@ def test_job_record_and_report(tmp_path):
                     keep_if_better=False)
     out = asyncio.run(run_job(LocalTwinBackend(m), cfg))
     r = read_run(out.record)
-    assert r["frames"]["images"].shape == (6, 128, 128)  # 5 frames + 1 verification frame
-    assert len(r["steps"]["cost"]) == 5 and np.all(np.isfinite(r["steps"]["cost"]))
-    assert r["steps"]["estimate"].shape == (5, 2)
+    n = len(r["steps"]["cost"])  # the magnification model may confirm its focus before the budget of 5
+    assert 3 <= n <= 5 and np.all(np.isfinite(r["steps"]["cost"]))
+    assert r["frames"]["images"].shape == (n + 1, 128, 128)  # n frames + 1 verification frame
+    assert r["steps"]["estimate"].shape == (n, 2)
     meta = json.loads(r["frames"]["meta_json"][0])
     assert "true_aberrations" in meta
     assert set(out.residual) >= set(AXES)
@@ -117,7 +118,7 @@ def test_job_record_and_report(tmp_path):
     assert r["config"]["policy_options"]["max_frames"] == 5
     assert r["landscape"]["mean"].shape == (60, 60)
     kinds = list(r["commands"]["kind"])
-    assert kinds.count("acquire") == 5 and kinds.count("set") >= 6
+    assert kinds.count("acquire") == n and kinds.count("set") >= n + 1
     assert out.report is not None and out.report.stat().st_size > 20_000
     # the twin was left at the final setting the record names
     final = json.loads(r["result"]["final_json"])
