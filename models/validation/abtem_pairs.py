@@ -2,18 +2,23 @@
 validation only, never training data.
 
 Films: ``n_films`` hard-core a-C slabs (:func:`beamloop.sim.abtem_reference.amorphous_carbon_atoms`)
-with thicknesses spread over ``spec.thickness_m``, each one abTEM ``Potential`` (Lobato, infinite
-projection, 2 A slices) built once on a periodic cell of ``s`` twin fields of view (``s`` from the
-twin's footprint check of the largest frame of the set, + 1), cycled over the pairs; each pair
-has its own random probe position on its film (both frames of the pair at the same position),
-drawn from ``(spec.seed, pair index)`` alone. ``Probe.multislice`` at C10 -/+ 80 nm, diffraction
-pattern binned ``s x s`` to camera pixels, scaled to ``dose_e``; coherent (abTEM has no source
-size here). ~1-3 s per frame on one core.
+with thicknesses spread over ``spec.thickness_m``, cycled over the pairs. Each pair has its own
+cell of ``s`` twin fields of view (``s`` = the twin's footprint check of the pair's larger frame
++ 1, :func:`pair_oversample`); one abTEM ``Potential`` (Lobato, infinite projection, 2 A slices)
+per (film, s) on an :func:`beamloop.sim.abtem_reference.abtem_gpts` grid (1.5 x the camera's
+angular range: abTEM's 2/3-Nyquist band limit then reaches the camera edge; a grid of exactly the
+camera's range cut the 30 mrad disc at 28 mrad), built when first needed; a random probe
+position per pair from ``(spec.seed, pair index)`` alone (both frames of a pair at the same
+position). ``Probe.multislice`` at C10 -/+ 80 nm, the exit wave's far field binned ``s x s``
+with zero angle at the centre of the camera's pixel ``size_px // 2``
+(:func:`beamloop.sim.abtem_reference.camera_pattern`), scaled to ``dose_e``; coherent (abTEM has
+no source size here).
 
-Resumable: pairs are made in chunks of ``chunk_pairs`` (every pair depends only on the spec and
-its index), each chunk saved to ``<cache stem>.parts/`` as it completes; ``max_seconds`` stops
-before a chunk that would not fit and raises :class:`GenerationIncomplete` (call again to go on);
-the last call merges the chunks into the cache file and removes the parts.
+Resumable: pairs are made in chunks of ``chunk_pairs`` (in order of (s, film, index), so a chunk
+needs one or two potentials; every pair depends only on the spec and its index), each chunk saved
+to ``<cache stem>.parts/`` as it completes; ``max_seconds`` stops before a chunk that would not
+fit and raises :class:`GenerationIncomplete` (call again to go on); the last call merges the
+chunks into the cache file and removes the parts.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ class GenerationIncomplete(RuntimeError):
         self.done, self.total, self.parts_dir = done, total, parts_dir
 
 
-def _oversample_needed(spec: ValidationSpec, labels: np.ndarray) -> int:
+def pair_oversample(spec: ValidationSpec, labels: np.ndarray) -> np.ndarray:
+    """(N,) cell size per pair in twin fields of view: the twin's footprint check (box x 1.1
+    fits the field of view) of the larger frame of the pair, + 1."""
     from beamloop.sim.aberrations import Aberrations
     from beamloop.sim.ronchigram import RonchigramConfig, RonchigramSimulator
 
@@ -47,7 +54,7 @@ def _oversample_needed(spec: ValidationSpec, labels: np.ndarray) -> int:
                                                rad_per_px=spec.rad_per_px, sample_patch_px=512, max_oversample=64,
                                                source_size_m=0.0), seed=0)
     abs_ = [Aberrations(**d) for d in pair_states(labels, spec.delta_c10_m)]
-    return int(sim.required_oversample(abs_).max()) + 1
+    return np.asarray(sim.required_oversample(abs_), int).reshape(-1, 2).max(axis=1) + 1
 
 
 def probe_position_m(spec: ValidationSpec, index: int, extent_m: float) -> np.ndarray:
@@ -64,65 +71,68 @@ def _chunk_file(parts: Path, start: int) -> Path:
 
 
 class _Films:
-    """The abTEM potentials of the set's films, built on first use."""
+    """abTEM potentials per (film, s), built when first needed; only the latest s is kept."""
 
-    def __init__(self, spec: ValidationSpec, s: int, n_films: int):
+    def __init__(self, spec: ValidationSpec, n_films: int):
+        self.spec, self.n = spec, n_films
+        self.thick = np.linspace(*spec.thickness_m, n_films)
+        self._s, self._pots = None, {}
+
+    def extent_m(self, s: int) -> float:
         from beamloop.sim.optics import electron_wavelength
 
-        self.spec, self.s, self.n = spec, s, n_films
-        self.extent_m = s * electron_wavelength(spec.energy_eV) / spec.rad_per_px
-        self.thick = np.linspace(*spec.thickness_m, n_films)
-        self._pots = None
+        return s * electron_wavelength(self.spec.energy_eV) / self.spec.rad_per_px
 
-    def potentials(self):
-        if self._pots is None:
-            import abtem
+    def potential(self, film: int, s: int):
+        import abtem
 
-            from beamloop.sim.abtem_reference import amorphous_carbon_atoms
+        from beamloop.sim.abtem_reference import abtem_gpts, amorphous_carbon_atoms
 
-            n = self.spec.size_px * self.s
-            self._pots = [abtem.Potential(amorphous_carbon_atoms(self.extent_m, float(t), seed=1000 * self.spec.seed + f),
-                                          gpts=(n, n), slice_thickness=2.0, parametrization="lobato",
-                                          projection="infinite").build().compute()
-                          for f, t in enumerate(self.thick)]
-        return self._pots
+        if s != self._s:
+            self._s, self._pots = s, {}
+        if film not in self._pots:
+            n = abtem_gpts(self.spec.size_px, s)
+            atoms = amorphous_carbon_atoms(self.extent_m(s), float(self.thick[film]), seed=1000 * self.spec.seed + 10 * film + s)
+            self._pots[film] = abtem.Potential(atoms, gpts=(n, n), slice_thickness=2.0, parametrization="lobato",
+                                               projection="infinite").build().compute()
+        return self._pots[film]
 
 
-def _render_pair(spec: ValidationSpec, films: _Films, index: int, states: list[dict]) -> np.ndarray:
-    """(2, S, S) expected electrons of pair ``index``."""
+def _render_pair(spec: ValidationSpec, films: _Films, index: int, s: int, states: list[dict]) -> np.ndarray:
+    """(2, S, S) expected electrons of pair ``index`` on a cell of ``s`` fields of view."""
     import abtem
 
     from beamloop.sim.aberrations import Aberrations
+    from beamloop.sim.abtem_reference import camera_pattern
 
-    pot = films.potentials()[index % films.n]
-    pos = tuple(probe_position_m(spec, index, films.extent_m) * 1e10)
+    pot = films.potential(index % films.n, s)
+    pos = tuple(probe_position_m(spec, index, films.extent_m(s)) * 1e10)
     out = np.zeros((2, spec.size_px, spec.size_px), np.float32)
     for j in (0, 1):
         ab = Aberrations(**states[2 * index + j])
         probe = abtem.Probe(energy=spec.energy_eV, semiangle_cutoff=spec.convergence_semiangle_rad * 1e3, **ab.to_abtem())
-        dp = probe.multislice(pot, scan=pos).diffraction_patterns(max_angle=None, fftshift=True).compute()
-        a = np.asarray(dp.array, np.float64).reshape(spec.size_px, films.s, spec.size_px, films.s).sum(axis=(1, 3))
-        out[j] = a * (spec.dose_e / a.sum())
+        wave = np.asarray(probe.multislice(pot, scan=pos).compute().array)
+        out[j] = camera_pattern(wave, spec.size_px, s, spec.dose_e)
     return out
 
 
-def _save_chunk(file: Path, start: int, exp: np.ndarray, s: int, key: str) -> None:
+def _save_chunk(file: Path, idx: np.ndarray, exp: np.ndarray, key: str) -> None:
     tmp = file.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, expected=exp, start=start, oversample=s, key=key)
+    np.savez_compressed(tmp, expected=exp, index=idx, key=key)
     tmp.replace(file)
 
 
-def _load_chunks(parts: Path, spec: ValidationSpec, s: int, chunk_pairs: int) -> np.ndarray:
+def _load_chunks(parts: Path, spec: ValidationSpec, order: np.ndarray, chunk_pairs: int) -> np.ndarray:
     out = np.zeros((spec.n_pairs, 2, spec.size_px, spec.size_px), np.float32)
     for start in range(0, spec.n_pairs, chunk_pairs):
+        idx = order[start:start + chunk_pairs]
         with np.load(_chunk_file(parts, start)) as z:
-            if str(z["key"]) != spec.key() or int(z["oversample"]) != s or int(z["start"]) != start:
-                raise ValueError(f"chunk {_chunk_file(parts, start)} belongs to another set (key/oversample/start)")
+            if str(z["key"]) != spec.key() or not np.array_equal(z["index"], idx):
+                raise ValueError(f"chunk {_chunk_file(parts, start)} belongs to another set (key/pair indices)")
             e = z["expected"]
-        stop = min(start + chunk_pairs, spec.n_pairs)
-        if e.shape != (stop - start, 2, spec.size_px, spec.size_px):
-            raise ValueError(f"chunk {_chunk_file(parts, start)} has shape {e.shape}, expected {stop - start} pairs")
-        out[start:stop] = e
+        if e.shape != (len(idx), 2, spec.size_px, spec.size_px):
+            raise ValueError(f"chunk {_chunk_file(parts, start)} has shape {e.shape}, expected {len(idx)} pairs")
+        out[idx] = e
     return out
 
 
@@ -131,7 +141,7 @@ def generate(spec: ValidationSpec = ValidationSpec(), data_dir=None, force: bool
     """Cached (expected (N, 2, S, S) electrons, labels (N, 5) m, meta). ``progress(i, n)`` is
     called after each chunk (``i`` pairs of ``n`` made). ``max_seconds``: wall-time budget of this call (s); chunks already
     saved are kept and :class:`GenerationIncomplete` is raised when the next chunk would not fit
-    (every call makes at least one chunk, so repeated calls always finish)."""
+    (estimate: 1.5 x the last one; every call makes at least one chunk, so repeated calls always finish)."""
     import abtem
 
     if chunk_pairs < 1:
@@ -143,29 +153,37 @@ def generate(spec: ValidationSpec = ValidationSpec(), data_dir=None, force: bool
         shutil.rmtree(parts, ignore_errors=True)
         path.unlink(missing_ok=True)
     if path.exists():
-        return load_set(path)
+        out = load_set(path)
+        if "grid" in out[2]:            # sets made before the 1.5 x grid fix had a 28 mrad disc: remade
+            return out
+        path.unlink()
     abtem.config.set({"diagnostics.progress_bar": False, "precision": "float32"})
     labels = validation_labels(spec)
-    s = _oversample_needed(spec, labels)
-    films = _Films(spec, s, n_films)
+    s_pair = pair_oversample(spec, labels)
+    idx = np.arange(spec.n_pairs)
+    order = np.lexsort((idx, idx % n_films, s_pair))          # by s, then film, then index
+    films = _Films(spec, n_films)
     states = pair_states(labels, spec.delta_c10_m)
-    _check_parts(parts, {"key": spec.key(), "oversample": s, "chunk_pairs": chunk_pairs})
+    _check_parts(parts, {"key": spec.key(), "n_films": n_films, "chunk_pairs": chunk_pairs,
+                         "s_max": int(s_pair.max()), "grid": "1.5x camera, centred bins"})
     last_chunk_s = 0.0
     for start in range(0, spec.n_pairs, chunk_pairs):
         file = _chunk_file(parts, start)
         stop = min(start + chunk_pairs, spec.n_pairs)
         if file.exists():
             continue
-        if max_seconds is not None and last_chunk_s > 0 and time.monotonic() - t0 + last_chunk_s > max_seconds:
+        if max_seconds is not None and last_chunk_s > 0 and time.monotonic() - t0 + 1.5 * last_chunk_s > max_seconds:
             raise GenerationIncomplete(_done(parts, spec, chunk_pairs), spec.n_pairs, parts)
         tc = time.monotonic()
-        exp = np.stack([_render_pair(spec, films, i, states) for i in range(start, stop)])
-        _save_chunk(file, start, exp, s, spec.key())
+        sel = order[start:stop]
+        exp = np.stack([_render_pair(spec, films, int(i), int(s_pair[i]), states) for i in sel])
+        _save_chunk(file, sel, exp, spec.key())
         last_chunk_s = time.monotonic() - tc
         if progress:
             progress(stop, spec.n_pairs)
-    out = _load_chunks(parts, spec, s, chunk_pairs)
-    meta = {"source": "abtem", "abtem_version": abtem.__version__, "oversample": s,
+    out = _load_chunks(parts, spec, order, chunk_pairs)
+    meta = {"source": "abtem", "abtem_version": abtem.__version__, "oversample_per_pair": s_pair.tolist(),
+            "grid": "abtem_gpts: 1.5 x the camera range (2/3-Nyquist band limit at the camera edge)",
             "films_thickness_m": films.thick.tolist(), "spec": spec.__dict__, "axes_order": "xy", "coherent": True,
             "probe_position": "per pair index"}
     save_set(path, out, labels, meta)
