@@ -43,15 +43,15 @@ def write_ecp5_net(out_dir: str | Path, cutoff: float | None = None, n_vectors: 
     in Icarus on ``n_vectors`` byte-port vectors (port extremes + random bytes) against PyTorch;
     raises :class:`BuildError` on any mismatch or latency other than the wrapper's LATENCY."""
     from beamloop.hls import bitexact, da4ml_flow, qonnx_flow, rtl_sim
-    from beamloop.hls.compile_flow import _torch_forward, load_network
+    from beamloop.hls.compile_flow import _torch_forward, load_network, port_signed_inputs
     from beamloop.hls.hls4ml_project import HlsSettings
 
     cfg = HlsSettings.load("trigger").da4ml
     cutoff = ecp5_cutoff() if cutoff is None else float(cutoff)
     in_bits = int(cfg.get("in_bits", 8))
-    sr = tuple(cfg.get("signed_inputs", (16, 31)))
     out = Path(out_dir).resolve()
     net = load_network("trigger")
+    sr = port_signed_inputs(net, {"signed_inputs": (16, 31)} | dict(cfg))
     raw = qonnx_flow.export_qonnx(net.module, tuple(net.input_shape), out / "qonnx" / "trigger.onnx")
     model = qonnx_flow.clean(raw, channels_last=False)
     n_in = int(np.prod(net.input_shape))

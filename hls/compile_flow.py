@@ -177,6 +177,14 @@ def compile_network(net, settings: HlsSettings, out_dir: str | Path, *, n_vector
     return result
 
 
+def port_signed_inputs(net, cfg: dict) -> tuple[int, int]:
+    """Inclusive range of the inputs that are two's complement bytes on the ``trigger_net`` port: the
+    network's own record (``meta["input"]["signed_inputs"]``, written by ``beamloop train trigger``:
+    features v2 (16, 31), v3 (0, 31)) when it has one, else ``da4ml.signed_inputs`` of the config."""
+    rec = (getattr(net, "meta", None) or {}).get("input", {}).get("signed_inputs")
+    return tuple(int(v) for v in (rec if rec is not None else cfg.get("signed_inputs", (0, -1))))
+
+
 def _byte_domain(x: np.ndarray, in_bits: int, signed_range: tuple[int, int]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Which vectors the ``trigger_net`` byte port can carry, and the per-input byte ranges (lo, hi)."""
@@ -196,7 +204,7 @@ def _rtl(result: CompileResult, net, model, settings: HlsSettings, x, y_torch, r
     cfg = settings.da4ml
     name = settings.model
     in_bits = int(cfg.get("in_bits", 8))
-    sr = tuple(cfg.get("signed_inputs", (0, -1)))
+    sr = port_signed_inputs(net, cfg)
     module = cfg.get("module", "trigger_net")
     stage_dir, stage_wrapper = result.out_dir / "rtl" / "generated", result.out_dir / "rtl" / f"{module}.v"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,6 +259,9 @@ def write_trigger_rtl(comb, rtl_dir: str | Path, wrapper_path: str | Path, *, mo
     )
     if f_in == 0:  # no fraction bits: drop the empty replication
         text = text.replace(", {0{1'b0}}", "")
+    if core_w - f_in == in_bits:  # the byte fills the core's integer bits (all inputs signed): no extension
+        text = re.sub(r"            wire sign_ext = .*\n", "", text)
+        text = text.replace("{{(CORE_W-IN_BITS-%d){sign_ext}}, " % f_in, "{")
     wrapper_path.parent.mkdir(parents=True, exist_ok=True)
     wrapper_path.write_text(text)
     (rtl_dir / f"{module}_defs.vh").write_text(

@@ -166,13 +166,14 @@ def simulate_stream(seed: int, rnd: TriggerRandomisation | None = None, sim=None
     return {"frames": frames, "labels": labels, "kind": kinds, "aberrations": abs_hist, "dose_e": np.array(dose)}
 
 
-def stream_features(frames: np.ndarray, region_map: np.ndarray, dshift_gain: int = 2) -> tuple[np.ndarray, int, int]:
-    """Network inputs (T, 32) int64 of one stream (v2 features: log change energy and its ratio
-    to the running baseline, docs/trigger_features.md), and the (unused by v2) SHIFT/DSHIFT the
-    v1 rule would pick."""
-    from beamloop.models.trigger_features import change_energy_batch, stream_inputs_v2
+def stream_features(frames: np.ndarray, region_map: np.ndarray, dshift_gain: int = 2,
+                    version: int = 2) -> tuple[np.ndarray, int, int]:
+    """Network inputs (T, 32) int64 of one stream (features ``version`` 2: log change energy and its
+    ratio to the running baseline; 3: that ratio against the previous frame and against two frames
+    back - docs/trigger_features.md), and the (unused by v2/v3) SHIFT/DSHIFT the v1 rule would pick."""
+    from beamloop.models.trigger_features import stream_inputs_frames
 
-    x = stream_inputs_v2(change_energy_batch(frames, region_map))
+    x = stream_inputs_frames(frames, region_map, version)
     S = region_sums_batch(frames[:1], region_map)
     shift = choose_shift(S[0])
     return x, shift, max(shift - dshift_gain, 0)
@@ -249,18 +250,20 @@ def read(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def sample_network_inputs(n: int, rng: np.random.Generator, meta: dict) -> np.ndarray:
-    """``n`` realistic trigger inputs (n, 32) from freshly simulated streams (integers)."""
+    """``n`` realistic trigger inputs (n, 32) from freshly simulated streams (integers), in the
+    network's features version (``meta["input"]["features_version"]``, default 2)."""
+    version = int(meta.get("input", {}).get("features_version", 2))
     rnd = TriggerRandomisation.from_json(json.dumps(meta["randomisation"])) if "randomisation" in meta \
         else TriggerRandomisation()
     out = []
     while sum(len(o) for o in out) < n:
         d = simulate_stream(int(rng.integers(2**31)), rnd)
-        out.append(stream_features(d["frames"], default_region_map(), rnd.dshift_gain)[0][1:])
+        out.append(stream_features(d["frames"], default_region_map(), rnd.dshift_gain, version)[0][1:])
     return np.concatenate(out)[:n].astype(np.float32)
 
 
-def read_frames_features(paths, region_map: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """v2 network inputs of stored raw streams (:func:`generate_frames` files): ``x`` (N, 32),
+def read_frames_features(paths, region_map: np.ndarray | None = None, version: int = 2) -> dict[str, np.ndarray]:
+    """v2 (or ``version`` 3) network inputs of stored raw streams (:func:`generate_frames` files): ``x`` (N, 32),
     ``y``, ``kind``, ``stream``, ``beyond`` (drift beyond tolerance or sample event,
     :func:`beamloop.models.trigger_metrics.beyond_tolerance`; all events when the file has no
     aberrations) (N,), frame 0 of each stream dropped (no reference frame)."""
@@ -276,7 +279,7 @@ def read_frames_features(paths, region_map: np.ndarray | None = None) -> dict[st
             frames, labels, kinds = f["frames"], f["labels"][...], f["kind"][...]
             ab = f["aberrations"][...] if "aberrations" in f else None
             for i in range(len(labels)):
-                x = stream_features(frames[i], rm)[0]
+                x = stream_features(frames[i], rm, version=version)[0]
                 b = beyond_tolerance(labels[i], kinds[i], ab[i]) if ab is not None else labels[i] > 0
                 xs.append(x[1:]); ys.append(labels[i, 1:]); ks.append(kinds[i, 1:]); bs.append(b[1:])
                 ss.append(np.full(len(x) - 1, n)); n += 1

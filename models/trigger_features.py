@@ -121,31 +121,65 @@ def lq(v: np.ndarray) -> np.ndarray:
     return np.where(v > 1, 8 * e + t, 0).astype(np.int64)
 
 
-def change_energy_batch(frames: np.ndarray, region_map: np.ndarray, n_regions: int = N_REGIONS) -> np.ndarray:
-    """``E[k] = sum_{p in k} |I_t(p) - I_(t-1)(p)|`` for frames ``(N, H, W)`` -> ``(N, R)`` int64
-    (row 0 = 0: the first frame has no reference)."""
+def change_energy_batch(frames: np.ndarray, region_map: np.ndarray, n_regions: int = N_REGIONS,
+                        lag: int = 1) -> np.ndarray:
+    """``E[k] = sum_{p in k} |I_t(p) - I_(t-lag)(p)|`` for frames ``(N, H, W)`` -> ``(N, R)`` int64
+    (rows ``0..lag-1`` = 0: no reference). ``lag`` 1 = v2's ``E``, 2 = v3's ``E2`` (two frames back)."""
+    if lag < 1:
+        raise ValueError(f"lag must be >= 1 frame, got {lag}")
     f = np.asarray(frames).astype(np.int64)
     D = np.zeros_like(f)
-    D[1:] = np.abs(f[1:] - f[:-1])
+    D[lag:] = np.abs(f[lag:] - f[:-lag])
     return region_sums_batch(D, region_map, n_regions)
+
+
+def baseline_codes(E: np.ndarray, e_valid: np.ndarray, bshift: int = BSHIFT) -> tuple[np.ndarray, np.ndarray]:
+    """``le = lq(E)`` and ``rb = sat_s8(le - lq(B))`` (N, R) int64 of a stream's change energies ``E``
+    (N, R) with the running baseline ``B`` (``B := E`` at the first valid frame, then
+    ``B += (E - B) >> bshift`` after every valid frame); frames with ``e_valid`` False give zeros
+    and leave ``B`` unchanged."""
+    E = np.asarray(E, dtype=np.int64)
+    le_out, rb_out = np.zeros_like(E), np.zeros_like(E)
+    base = None
+    for t in range(len(E)):
+        if not e_valid[t]:
+            continue
+        b = E[t].copy() if base is None else base
+        le = lq(E[t])
+        le_out[t], rb_out[t] = le, sat_s8(le - lq(b))
+        base = b + ((E[t] - b) >> bshift)
+    return le_out, rb_out
 
 
 def stream_inputs_v2(E: np.ndarray, e_valid: np.ndarray | None = None, bshift: int = BSHIFT) -> np.ndarray:
     """Network inputs ``[le[0..15], rb[0..15]]`` (N, 32) int64 of a stream's change energies ``E``
-    (N, R); ``e_valid`` (N,) bool (default: all frames but the first). ``le = lq(E)``,
-    ``rb = sat_s8(le - lq(B))`` with the running baseline ``B`` (``B := E`` at the first valid
-    frame, then ``B += (E - B) >> bshift`` after every valid frame); invalid frames give zeros."""
+    (N, R); ``e_valid`` (N,) bool (default: all frames but the first); :func:`baseline_codes`."""
     E = np.asarray(E, dtype=np.int64)
-    n = len(E)
-    valid = np.arange(n) > 0 if e_valid is None else np.asarray(e_valid, bool)
-    out = np.zeros((n, 2 * E.shape[1]), np.int64)
-    base = None
-    for t in range(n):
-        if not valid[t]:
-            continue
-        b = E[t].copy() if base is None else base
-        le = lq(E[t])
-        out[t, :E.shape[1]] = le
-        out[t, E.shape[1]:] = sat_s8(le - lq(b))
-        base = b + ((E[t] - b) >> bshift)
-    return out
+    valid = np.arange(len(E)) > 0 if e_valid is None else np.asarray(e_valid, bool)
+    le, rb = baseline_codes(E, valid, bshift)
+    return np.concatenate([le, rb], axis=1)
+
+
+def stream_inputs_v3(E: np.ndarray, E2: np.ndarray, e_valid: np.ndarray | None = None,
+                     e2_valid: np.ndarray | None = None, bshift: int = BSHIFT) -> np.ndarray:
+    """v3 network inputs ``[rb[0..15], rb2[0..15]]`` (N, 32) int64, all signed: ``rb`` of the change
+    energy against the previous frame ``E`` and ``rb2`` of the one against two frames back ``E2``
+    (each with its own running baseline, :func:`baseline_codes`). Defaults: ``E`` valid from frame
+    1, ``E2`` from frame 2 (docs/trigger_features.md v3)."""
+    E, E2 = np.asarray(E, dtype=np.int64), np.asarray(E2, dtype=np.int64)
+    n = np.arange(len(E))
+    v1 = n > 0 if e_valid is None else np.asarray(e_valid, bool)
+    v2 = n > 1 if e2_valid is None else np.asarray(e2_valid, bool)
+    return np.concatenate([baseline_codes(E, v1, bshift)[1], baseline_codes(E2, v2, bshift)[1]], axis=1)
+
+
+def stream_inputs_frames(frames: np.ndarray, region_map: np.ndarray, version: int = 2,
+                         n_regions: int = N_REGIONS) -> np.ndarray:
+    """Network inputs (N, 32) of one complete stream of frames ``(N, H, W)`` for features ``version``
+    2 (``[le, rb]``) or 3 (``[rb, rb2]``)."""
+    E = change_energy_batch(frames, region_map, n_regions)
+    if version == 2:
+        return stream_inputs_v2(E)
+    if version == 3:
+        return stream_inputs_v3(E, change_energy_batch(frames, region_map, n_regions, lag=2))
+    raise ValueError(f"features version {version}: stream_inputs_frames knows 2 and 3")

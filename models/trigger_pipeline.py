@@ -20,6 +20,16 @@ import numpy as np
 from beamloop.models.trigger_metrics import FARS, table, threshold_for_far  # noqa: F401 (re-export)
 
 
+FEATURE_TEXT = {
+    2: "le[k] = lq(E[k]) (k=0..15), rb[k] = sat_s8(le[k] - lq(B[k])), E[k] = sum |I_t - I_t-1| over region k, "
+       "B[k] running baseline (BSHIFT 3) - docs/trigger_features.md v2",
+    3: "rb[k] = sat_s8(lq(E[k]) - lq(B[k])) (k=0..15), rb2[k] = sat_s8(lq(E2[k]) - lq(B2[k])), E[k] = sum |I_t - I_t-1|, "
+       "E2[k] = sum |I_t - I_t-2| over region k, B, B2 running baselines (BSHIFT 3) - docs/trigger_features.md v3",
+}
+# inclusive range of inputs that are two's complement bytes on the trigger_net port (hls/configs/trigger.yaml)
+SIGNED_INPUTS = {2: (16, 31), 3: (0, 31)}
+
+
 def score_scale(net) -> float:
     """Power-of-two scale of the trigger output (last ReLU scale x last weight scale)."""
     from brevitas.nn import QuantReLU
@@ -56,9 +66,11 @@ def baseline_v1(weights_dir: str | Path, train_path: Path, test_path: Path, fars
 def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: int = 64, epochs: int = 200,
         workers: int = 2, max_train_seconds: float = 240.0, fars=FARS, seed: int = 0,
         n_test: int = 128, hidden: tuple[int, ...] = (16, 8), before_dir: str | Path | None = None,
-        threads: int = 1, progress=print) -> dict:
+        threads: int = 1, progress=print, features_version: int = 2, train_seed: int | None = None) -> dict:
     """Streams ``train_<n>_s<seed+1>``, ``val_<n>_s<seed+2>`` (early stopping), ``test_<n>_s<seed+4>``
-    (held-out figures) as raw frames in ``data_dir`` (reused if present), v2 features, QAT MLP."""
+    (held-out figures) as raw frames in ``data_dir`` (reused if present), features ``features_version``
+    (3: ``[rb, rb2]``, 2: ``[le, rb]``; docs/trigger_features.md), QAT MLP. ``train_seed`` (default
+    ``seed``) seeds the network's initialisation and batches only, not the data."""
     import torch
 
     from beamloop.models.registry import save
@@ -70,18 +82,22 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
     rnd = TriggerRandomisation()
     data_dir = Path(data_dir)
     progress(f"data: {n_train} train + {n_val} validation + {n_test} held-out streams of {rnd.frames} frames -> {data_dir}")
+    fv = int(features_version)
+    if fv not in FEATURE_TEXT:
+        raise ValueError(f"features_version {fv}: the trigger trains on versions {sorted(FEATURE_TEXT)}")
+    tseed = seed if train_seed is None else int(train_seed)
     dtr = read_frames_features(generate_frames(data_dir / f"train_{n_train}_s{seed + 1}.h5", n_train, seed=seed + 1,
-                                               workers=workers, rnd=rnd))
+                                               workers=workers, rnd=rnd), version=fv)
     dva = read_frames_features(generate_frames(data_dir / f"val_{n_val}_s{seed + 2}.h5", n_val, seed=seed + 2,
-                                               workers=workers, rnd=rnd))
+                                               workers=workers, rnd=rnd), version=fv)
     dte = read_frames_features(generate_frames(data_dir / f"test_{n_test}_s{seed + 4}.h5", n_test, seed=seed + 4,
-                                               workers=workers, rnd=rnd))
+                                               workers=workers, rnd=rnd), version=fv)
     t_data = time.time() - t0
     progress(f"data ready in {t_data:.0f} s: {len(dtr['y'])} train frames ({dtr['y'].mean():.3f} events), "
              f"{len(dva['y'])} held-out")
-    torch.manual_seed(seed)
+    torch.manual_seed(tseed)
     net = TriggerNet(hidden=tuple(hidden))
-    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, max_seconds=max_train_seconds * 0.6, seed=seed,
+    cfg = TrainConfig(epochs=epochs, batch_size=256, lr=3e-3, max_seconds=max_train_seconds * 0.6, seed=tseed,
                       threads=threads)
     log = lambda tag: (lambda r: r["epoch"] % 10 == 0 and progress(  # noqa: E731
         f"{tag} epoch {r['epoch']:3d} loss {r['train_loss']:.4f} val {r['val_loss']:.4f} ({r['seconds']:.0f} s)"))
@@ -91,7 +107,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
     hist = train_trigger(fnet, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg, progress=log("float"))
     copy_float_weights(fnet, net)
     cfg_q = TrainConfig(epochs=max(epochs // 10, 3), batch_size=256, lr=5e-4, max_seconds=max_train_seconds * 0.4,
-                        seed=seed, threads=threads)
+                        seed=tseed, threads=threads)
     hist_q = train_trigger(net, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg_q, progress=log("qat"))
     hist = {"history": hist["history"] + hist_q["history"]}
     t_train = time.time() - t1
@@ -114,11 +130,10 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
 
     meta = {
         "name": "trigger",
-        "version": "2",
+        "version": str(fv),
         "arch": {"hidden": list(hidden)},
-        "input": {"shape": [32], "grid": "int9 (signed), scale 1, FLOOR", "features_version": 2,
-                  "features": "le[k] = lq(E[k]) (k=0..15), rb[k] = sat_s8(le[k] - lq(B[k])), E[k] = sum |I_t - I_t-1| "
-                              "over region k, B[k] running baseline (BSHIFT 3) - docs/trigger_features.md v2",
+        "input": {"shape": [32], "grid": "int9 (signed), scale 1, FLOOR", "features_version": fv,
+                  "features": FEATURE_TEXT[fv], "signed_inputs": list(SIGNED_INPUTS[fv]),
                   "region_map": "beamloop.sim.detector_regions.ring_segment_map(64, 64, 4, 4)"},
         "score_scale": scale,
         "threshold": metrics[default_far]["threshold"],
@@ -140,7 +155,8 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
                  "macs": int(sum(a * b for a, b in zip((32, *hidden), (*hidden, 1))))},
         "versions": library_versions(),
         "command": f"beamloop train trigger --n-train {n_train} --n-val {n_val} --n-test {n_test} --epochs {epochs} "
-                   f"--hidden {','.join(str(h) for h in hidden)} --max-train-seconds {max_train_seconds:g}"
+                   f"--hidden {','.join(str(h) for h in hidden)} --max-train-seconds {max_train_seconds:g} "
+                   f"--features {fv} --seed {seed} --train-seed {tseed}"
                    + (" (metrics_before: run(..., before_dir=<v1 weights>))" if before_dir is not None else ""),
     }
     if before_dir is not None:

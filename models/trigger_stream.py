@@ -35,7 +35,9 @@ class NumpyTrigger:
 
     v1 inputs ``[a[k], d[k]]`` with SHIFT chosen from the first frame (``choose_shift``, DSHIFT =
     SHIFT - 2, the training rule); v2 (change energy against the previous frame and its running
-    baseline, :func:`~beamloop.models.trigger_features.stream_inputs_v2`) frame by frame."""
+    baseline, :func:`~beamloop.models.trigger_features.stream_inputs_v2`) and v3 (``rb`` of that and
+    of the change energy against two frames back, :func:`~beamloop.models.trigger_features.stream_inputs_v3`)
+    frame by frame."""
 
     def __init__(self, weights_dir: str | Path | None = None, shifts: tuple[int, int] | None = None):
         """shifts: fixed v1 (SHIFT, DSHIFT), e.g. the RTL's registers; None: the training rule."""
@@ -56,6 +58,31 @@ class NumpyTrigger:
         self._prev = None
         self._shift: tuple[int, int] | None = shifts
         self._base: np.ndarray | None = None
+        self._prev2: np.ndarray | None = None          # v3: the frame two back
+        self._base2: np.ndarray | None = None
+
+    def _codes(self, E: np.ndarray, base: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(le, rb, next baseline) of one valid change-energy vector against its running baseline."""
+        from beamloop.models.trigger_features import BSHIFT, lq, sat_s8
+
+        b = E.copy() if base is None else base
+        le = lq(E)
+        return le, sat_s8(le - lq(b)), b + ((E - b) >> BSHIFT)
+
+    def _inputs_v2v3(self, px: np.ndarray) -> np.ndarray:
+        """v2 ``[le, rb]`` or v3 ``[rb, rb2]`` of the raster ``px`` (int64), stream state updated."""
+        from beamloop.models.trigger_features import region_sums_batch
+
+        x = np.zeros(32, np.int64)
+        if self._prev is not None:
+            E = region_sums_batch(np.abs(px - self._prev)[None], self.region_map)[0]
+            le, rb, self._base = self._codes(E, self._base)
+            x[:16], x[16:] = (le, rb) if self.version == "2" else (rb, 0)
+        if self.version != "2" and self._prev2 is not None:
+            E2 = region_sums_batch(np.abs(px - self._prev2)[None], self.region_map)[0]
+            _, x[16:], self._base2 = self._codes(E2, self._base2)
+        self._prev2, self._prev = self._prev, px
+        return x
 
     def __call__(self, image: np.ndarray) -> tuple[int, bool]:
         from beamloop.models.trigger_data import choose_shift
@@ -69,17 +96,8 @@ class NumpyTrigger:
                 self._shift = (s, max(s - 2, 0))
             x = network_input(S, self._prev, *self._shift)
             self._prev = S
-        else:                     # v2: stream_inputs_v2 frame by frame (first frame: no reference, zeros)
-            from beamloop.models.trigger_features import BSHIFT, lq, region_sums_batch, sat_s8
-
-            x = np.zeros(32, np.int64)
-            if self._prev is not None:
-                E = region_sums_batch(np.abs(px.astype(np.int64) - self._prev)[None], self.region_map)[0]
-                b = E.copy() if self._base is None else self._base
-                le = lq(E)
-                x = np.concatenate([le, sat_s8(le - lq(b))])
-                self._base = b + ((E - b) >> BSHIFT)
-            self._prev = px.astype(np.int64)
+        else:                     # v2/v3: change energies frame by frame (first frame(s): no reference, zeros)
+            x = self._inputs_v2v3(px.astype(np.int64))
         score = float(np.asarray(self.mlp(x[None].astype(np.float64))).ravel()[0])
         q = int(round(score / self.scale))
         return q, q > self.threshold

@@ -61,7 +61,9 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         epochs: int = typer.Option(200),
         workers: int = typer.Option(2),
         max_train_seconds: float = typer.Option(240.0),
-        seed: int = typer.Option(0),
+        seed: int = typer.Option(0, help="data seed (stream files *_s<seed+1/2/4>.h5)"),
+        features: int = typer.Option(2, help="network input version: 2 = [le, rb], 3 = [rb, rb2] (two frames back)"),
+        train_seed: int = typer.Option(None, help="network initialisation / batch seed (default: --seed)"),
     ) -> None:
         """Generate labelled detector streams with the twin and train the trigger MLP."""
         from beamloop.models.model_card import write_card
@@ -70,6 +72,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
 
         meta = run(out or WEIGHTS_DIR, data_dir, n_train=n_train, n_val=n_val, epochs=epochs, workers=workers,
                    max_train_seconds=max_train_seconds, seed=seed, n_test=n_test,
-                   hidden=tuple(int(v) for v in hidden.split(",")), progress=typer.echo)
+                   hidden=tuple(int(v) for v in hidden.split(",")), progress=typer.echo,
+                   features_version=features, train_seed=train_seed)
         card = write_card(out or WEIGHTS_DIR)
         typer.echo(f"held-out: {meta['metrics_heldout']}\nmodel card: {card}")

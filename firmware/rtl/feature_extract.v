@@ -11,6 +11,10 @@
 // Pipeline: stage 1 map + frame-buffer read, (x-CX)*I, (y-CY)*I products; stage 1r block RAM
 // outputs registered (timing); stage 1b pix - ref and ref - pix; stage 2 |I - I_ref| picked and
 // accumulated; stage 3 emit (features 5 cycles after the last pixel; 4 before the ECP5 timing work).
+// E2 = 1 (features v3) adds the change energy against two frames back, E2[k] = sum |I - I_ref2|:
+// a second frame buffer fed with the first one's read-out (I_ref, 2 cycles later, at that pixel's
+// address), so it holds frame t-2 while frame t passes; valid (m_feat_e2valid) only when the two
+// frames before were both complete. Same latency; E2 = 0 builds no second buffer (outputs 0).
 // Never stalls (s_axis_tready = 1).
 `default_nettype none
 module feature_extract #(
@@ -24,6 +28,7 @@ module feature_extract #(
     parameter integer XW = (W > 1) ? $clog2(W) : 1,
     parameter integer YW = (H > 1) ? $clog2(H) : 1,
     parameter integer AW = $clog2(W * H),
+    parameter integer E2 = 0,                   // 1: also E2[k] against two frames back (features v3)
     parameter MAP_FILE = "region_map_64x64.hex"
 ) (
     input  wire             clk,
@@ -41,6 +46,8 @@ module feature_extract #(
     output reg  [R*32-1:0]  m_feat_sums,      // S[k] at [k*32 +: 32]
     output reg  [R*32-1:0]  m_feat_esums,     // E[k] at [k*32 +: 32] (0 when !m_feat_evalid)
     output reg              m_feat_evalid,    // E[k] computed against a complete previous frame
+    output wire [R*32-1:0]  m_feat_esums2,    // E2[k] (E2 = 1; 0 when !m_feat_e2valid)
+    output wire             m_feat_e2valid,   // E2[k] computed against two complete previous frames
     output reg  [31:0]      m_feat_total,
     output reg  signed [47:0] m_feat_mx,
     output reg  signed [47:0] m_feat_my,
@@ -58,6 +65,7 @@ module feature_extract #(
     // stage 1
     reg              p1_valid, p1_sof, p1_eof;
     reg [PIX_W-1:0]  p1_pix, p1_ref;
+    reg [AW-1:0]     p1_addr;
     reg [RB-1:0]     p1_reg;
     reg signed [PW-1:0]  p1_px;
     reg signed [PW2-1:0] p1_py;
@@ -72,6 +80,7 @@ module feature_extract #(
         if (s_axis_tvalid) fbuf[addr] <= s_axis_tdata;
         p1_ref <= fbuf[addr];
         p1_pix <= s_axis_tdata;
+        p1_addr <= addr;
         p1_px <= spix * dx;
         p1_py <= spix * dy;
         if (rst) begin
@@ -87,11 +96,12 @@ module feature_extract #(
     // clock-to-out is ~5.6 ns: any logic behind it misses 100 MHz); everything else delayed
     reg              r_valid, r_sof, r_eof;
     reg [PIX_W-1:0]  r_pix, r_ref;
+    reg [AW-1:0]     r_addr;
     reg [RB-1:0]     r_reg;
     reg signed [PW-1:0]  r_px;
     reg signed [PW2-1:0] r_py;
     always @(posedge clk) begin
-        r_pix <= p1_pix; r_ref <= p1_ref; r_reg <= p1_reg; r_px <= p1_px; r_py <= p1_py;
+        r_pix <= p1_pix; r_ref <= p1_ref; r_addr <= p1_addr; r_reg <= p1_reg; r_px <= p1_px; r_py <= p1_py;
         if (rst) begin
             r_valid <= 1'b0; r_sof <= 1'b0; r_eof <= 1'b0;
         end else begin
@@ -126,6 +136,8 @@ module feature_extract #(
     reg [31:0] E [0:R-1];
     reg ref_ok;      // the frame buffer holds one complete frame (the last one that ended)
     reg cur_ref_ok;  // ... latched at the start of the present frame
+    reg ref2_ok;     // the second buffer holds the frame before that one, complete (E2)
+    reg cur_ref2_ok;
     reg [31:0] T;
     reg signed [47:0] MX, MY;
     reg p2_eof;
@@ -134,7 +146,7 @@ module feature_extract #(
         if (rst) begin
             for (k = 0; k < R; k = k + 1) begin S[k] <= 32'd0; E[k] <= 32'd0; end
             T <= 32'd0; MX <= 48'sd0; MY <= 48'sd0; p2_eof <= 1'b0;
-            ref_ok <= 1'b0; cur_ref_ok <= 1'b0;
+            ref_ok <= 1'b0; cur_ref_ok <= 1'b0; ref2_ok <= 1'b0; cur_ref2_ok <= 1'b0;
         end else begin
             p2_eof <= q_valid && q_eof;
             if (q_valid) begin
@@ -149,11 +161,57 @@ module feature_extract #(
                 T  <= (q_sof ? 32'd0 : T) + {{(32-PIX_W){1'b0}}, q_pix};
                 MX <= (q_sof ? 48'sd0 : MX) + {{(48-PW){q_px[PW-1]}}, q_px};
                 MY <= (q_sof ? 48'sd0 : MY) + {{(48-PW2){q_py[PW2-1]}}, q_py};
-                if (q_sof) begin cur_ref_ok <= ref_ok; ref_ok <= q_eof; end
-                else if (q_eof) ref_ok <= 1'b1;
+                if (q_sof) begin
+                    cur_ref_ok <= ref_ok; ref_ok <= q_eof;
+                    cur_ref2_ok <= ref2_ok; ref2_ok <= q_eof && ref_ok;
+                end else if (q_eof) begin
+                    ref_ok <= 1'b1; ref2_ok <= cur_ref_ok;
+                end
             end
         end
     end
+
+    // E2 path (features v3): second frame buffer, |I - I_ref2| in the same stages, accumulated
+    // beside E and emitted with it
+    generate if (E2 != 0) begin : g_e2
+        reg [PIX_W-1:0] fbuf2 [0:W*H-1];       // frame t-2 (block RAM): written with fbuf's read-out
+        reg [PIX_W-1:0] p1_ref2, r_ref2;
+        reg [PIX_W:0]   q_dpos2;
+        reg [PIX_W-1:0] q_dneg2;
+        reg [31:0]      E2s [0:R-1];
+        reg [R*32-1:0]  out2;
+        reg             out2_valid;
+        wire [PIX_W-1:0] q_adiff2 = q_dpos2[PIX_W] ? q_dneg2 : q_dpos2[PIX_W-1:0];
+        integer k2;
+        always @(posedge clk) begin
+            if (r_valid) fbuf2[r_addr] <= r_ref;    // the previous frame's pixel, 2 cycles after its read
+            p1_ref2 <= fbuf2[addr];
+            r_ref2 <= p1_ref2;
+            q_dpos2 <= {1'b0, r_pix} - {1'b0, r_ref2};
+            q_dneg2 <= r_ref2 - r_pix;
+        end
+        always @(posedge clk) begin
+            if (rst) begin
+                for (k2 = 0; k2 < R; k2 = k2 + 1) E2s[k2] <= 32'd0;
+                out2 <= {R*32{1'b0}}; out2_valid <= 1'b0;
+            end else begin
+                if (q_valid)
+                    for (k2 = 0; k2 < R; k2 = k2 + 1)
+                        if (q_sof) E2s[k2] <= (q_reg == k2[RB-1:0]) ? {{(32-PIX_W){1'b0}}, q_adiff2} : 32'd0;
+                        else if (q_reg == k2[RB-1:0]) E2s[k2] <= E2s[k2] + {{(32-PIX_W){1'b0}}, q_adiff2};
+                if (p2_eof) begin
+                    for (k2 = 0; k2 < R; k2 = k2 + 1) out2[k2*32 +: 32] <= cur_ref2_ok ? E2s[k2] : 32'd0;
+                    out2_valid <= cur_ref2_ok;
+                end
+            end
+        end
+        assign m_feat_esums2 = out2;
+        assign m_feat_e2valid = out2_valid;
+    end else begin : g_no_e2
+        assign m_feat_esums2 = {R*32{1'b0}};
+        assign m_feat_e2valid = 1'b0;
+        wire unused_e2 = &{1'b0, r_addr, cur_ref2_ok, 1'b0};
+    end endgenerate
 
     // stage 3: emit
     integer j;

@@ -6,7 +6,9 @@
 // lq(v) = 8*floor(log2 v) + the 3 bits below the leading one (0 for v <= 1). Frames whose E is
 // not valid (first frame, frame after a dropped one) give le = rb = 0 and leave B unchanged.
 // Packed as 32 bytes (input 0 in the least significant byte: le[0..15], then rb[0..15]) into
-// the network (FEATURES = 2, the default). FEATURES = 1 keeps the v1 input (network before issue 13):
+// the network (FEATURES = 2, the default). FEATURES = 3 (v3): the same treatment of E2[k] (change
+// energy against two frames back, its own baseline B2[k], valid flag e2valid) and the bytes
+// rb[0..15] (of E), then rb2[k] = sat_s8(lq(E2[k]) - lq(B2[k])) (all signed). FEATURES = 1 keeps the v1 input (network before issue 13):
 //   a[k] = sat_u8(S[k] >> shift), d[k] = sat_s8((S[k] - S_prev[k]) >>> dshift).
 // When the network's score exceeds `threshold`, a one-cycle trig_valid pulse
 // carries the frame number, the 48-bit cycle timestamp of the decision and the score
@@ -18,7 +20,8 @@
 module trigger_core #(
     parameter integer R = 16,            // fixed by the network: 16 sums -> 32 inputs
     parameter integer OUT_W = 16,
-    parameter integer FEATURES = 2,      // network input version: 1 = a[k], d[k]; 2 = le[k], rb[k] (default)
+    parameter integer FEATURES = 2,      // network input version: 1 = a[k], d[k]; 2 = le[k], rb[k] (default);
+                                         // 3 = rb[k] of E, rb2[k] of E2 (two frames back)
     parameter integer BSHIFT = 3         // v2 baseline time constant 2^BSHIFT frames
 ) (
     input  wire                    clk,
@@ -27,6 +30,8 @@ module trigger_core #(
     input  wire [R*32-1:0]         feat_sums,
     input  wire [R*32-1:0]         feat_esums,
     input  wire                    feat_evalid,
+    input  wire [R*32-1:0]         feat_esums2,   // E2[k] against two frames back (FEATURES = 3)
+    input  wire                    feat_e2valid,
     input  wire [31:0]             feat_frame,
     input  wire signed [31:0]      threshold,
     input  wire [4:0]              shift,     // SHIFT, DSHIFT of docs/trigger_features.md
@@ -50,6 +55,8 @@ module trigger_core #(
     localparam integer RL = R - 1;
     localparam [IW-1:0] IDX_LAST = RL[IW-1:0];
     localparam V2 = (FEATURES == 2);
+    localparam V3 = (FEATURES == 3);
+    localparam integer NL = V3 ? 2 * R : R;   // change-energy lanes (v2: E; v3: E and E2)
     reg [47:0] cycle;
     reg [31:0] frame_hold;
     function [4:0] lq_exp;                 // floor(log2 v) (leading-one index), 0 for v <= 1
@@ -83,31 +90,44 @@ module trigger_core #(
     wire              v1_valid, v2_valid;
     wire [32*8-1:0]   v1_data, v2_data;
     always @(*) begin
-        net_in_valid = V2 ? v2_valid : v1_valid;
-        net_in_data = V2 ? v2_data : v1_data;
+        net_in_valid = (V2 || V3) ? v2_valid : v1_valid;
+        net_in_data = (V2 || V3) ? v2_data : v1_data;
     end
 
-    generate if (V2) begin : g_v2
+    generate if (V2 || V3) begin : g_v2
         // timing (ECP5, 100 MHz): lq split in two registered steps (exponent = leading-one
         // index, then the 3 mantissa bits), the baseline update in two (E - B, then B + step),
         // lq(B) precomputed between frames (B changes only after a frame): net_in_valid 3 cycles
         // after feat_valid (2 before the timing work). Values unchanged (docs/trigger_features.md).
-        reg [31:0] base [0:R-1];
-        reg        binit;                  // baselines hold a value
-        reg        s0_valid, s0_ev, s0_binit, s1_valid, s1_ev, s2_valid;
-        reg [31:0] s0_v  [0:R-1];          // E
-        reg [4:0]  s0_e  [0:R-1];          // exponent of E
-        reg [7:0]  s0_lb [0:R-1];          // lq(B) (when binit)
-        reg signed [32:0] s0_d [0:R-1];    // E - B
-        reg [31:0] pb_v  [0:R-1];          // B, its exponent, lq(B): 1 and 2 cycles after B changed
-        reg [4:0]  pb_e  [0:R-1];
-        reg [7:0]  pb_lq [0:R-1];
-        reg [7:0]  s1_le [0:R-1];
-        reg [7:0]  s1_lb [0:R-1];
+        // One lane per change energy: R lanes of E (v2), 2R lanes of E then E2 (v3), each with its
+        // own baseline; a lane's valid flag is evalid (E) or e2valid (E2).
+        reg [31:0] base [0:NL-1];
+        reg [NL-1:0] binit;                // a lane's baseline holds a value
+        reg [NL-1:0] s0_ev, s0_binit, s1_ev;
+        reg        s0_valid, s1_valid, s2_valid;
+        reg [31:0] s0_v  [0:NL-1];         // E
+        reg [4:0]  s0_e  [0:NL-1];         // exponent of E
+        reg [7:0]  s0_lb [0:NL-1];         // lq(B) (when binit)
+        reg signed [32:0] s0_d [0:NL-1];   // E - B
+        reg [31:0] pb_v  [0:NL-1];         // B, its exponent, lq(B): 1 and 2 cycles after B changed
+        reg [4:0]  pb_e  [0:NL-1];
+        reg [7:0]  pb_lq [0:NL-1];
+        reg [7:0]  s1_le [0:NL-1];
+        reg [7:0]  s1_lb [0:NL-1];
         reg [32*8-1:0] s2_data;
+        wire [NL*32-1:0] e_all;
+        wire [NL-1:0]    ev_all;
+        if (V3) begin : g_lanes3
+            assign e_all = {feat_esums2, feat_esums};
+            assign ev_all = {{R{feat_e2valid}}, {R{feat_evalid}}};
+        end else begin : g_lanes2
+            assign e_all = feat_esums;
+            assign ev_all = {R{feat_evalid}};
+            wire unused_e2 = &{1'b0, feat_esums2, feat_e2valid, 1'b0};
+        end
         genvar g;
-        for (g = 0; g < R; g = g + 1) begin : g_reg
-            wire [31:0] e_g = feat_esums[g*32 +: 32];
+        for (g = 0; g < NL; g = g + 1) begin : g_reg
+            wire [31:0] e_g = e_all[g*32 +: 32];
             wire [7:0] le_g = {s0_e[g], lq_mant(s0_v[g], s0_e[g])};
             wire signed [32:0] bstep = s0_d[g] >>> BSHIFT;
             wire [32:0] b_next = {1'b0, base[g]} + bstep;
@@ -126,31 +146,37 @@ module trigger_core #(
                 end
                 if (s0_valid) begin
                     s1_le[g] <= le_g;
-                    s1_lb[g] <= s0_binit ? s0_lb[g] : le_g;     // B := E at the first valid frame
+                    s1_lb[g] <= s0_binit[g] ? s0_lb[g] : le_g;  // B := E at the lane's first valid frame
                 end
-                if (s1_valid) begin
-                    s2_data[8*g +: 8] <= s1_ev ? s1_le[g] : 8'd0;
-                    s2_data[8*(R+g) +: 8] <= s1_ev ? rb_byte : 8'd0;
+            end
+            if (V3) begin : g_pack3                             // v3: [rb(E)[0..R-1], rb(E2)[0..R-1]]
+                always @(posedge clk) if (s1_valid) s2_data[8*g +: 8] <= s1_ev[g] ? rb_byte : 8'd0;
+            end else begin : g_pack2                            // v2: [le[0..R-1], rb[0..R-1]]
+                always @(posedge clk) if (s1_valid) begin
+                    s2_data[8*g +: 8] <= s1_ev[g] ? s1_le[g] : 8'd0;
+                    s2_data[8*(R+g) +: 8] <= s1_ev[g] ? rb_byte : 8'd0;
                 end
             end
             always @(posedge clk) begin
-                if (rst) base[g] <= 32'd0;
-                else if (s0_valid && s0_ev) base[g] <= s0_binit ? b_next[31:0] : s0_v[g];
+                if (rst) begin
+                    base[g] <= 32'd0; binit[g] <= 1'b0; s0_ev[g] <= 1'b0; s0_binit[g] <= 1'b0; s1_ev[g] <= 1'b0;
+                end else begin
+                    if (s0_valid && s0_ev[g]) base[g] <= s0_binit[g] ? b_next[31:0] : s0_v[g];
+                    if (feat_valid) begin s0_ev[g] <= ev_all[g]; s0_binit[g] <= binit[g]; end
+                    if (s0_valid) begin
+                        s1_ev[g] <= s0_ev[g];
+                        if (s0_ev[g]) binit[g] <= 1'b1;
+                    end
+                end
             end
         end
         always @(posedge clk) begin
             if (rst) begin
-                binit <= 1'b0; s0_valid <= 1'b0; s0_ev <= 1'b0; s0_binit <= 1'b0;
-                s1_valid <= 1'b0; s1_ev <= 1'b0; s2_valid <= 1'b0;
+                s0_valid <= 1'b0; s1_valid <= 1'b0; s2_valid <= 1'b0;
             end else begin
                 s0_valid <= feat_valid;
                 s1_valid <= s0_valid;
                 s2_valid <= s1_valid;
-                if (feat_valid) begin s0_ev <= feat_evalid; s0_binit <= binit; end
-                if (s0_valid) begin
-                    s1_ev <= s0_ev;
-                    if (s0_ev) binit <= 1'b1;
-                end
             end
         end
         assign v2_valid = s2_valid;
@@ -196,7 +222,7 @@ module trigger_core #(
         assign v1_data = data_r;
         assign v2_valid = 1'b0;
         assign v2_data = {32*8{1'b0}};
-        wire unused_v2 = &{1'b0, feat_esums, feat_evalid, 1'b0};
+        wire unused_v2 = &{1'b0, feat_esums, feat_evalid, feat_esums2, feat_e2valid, 1'b0};
     end endgenerate
 
 `ifdef BEAMLOOP_TRIGGER_NET_REAL

@@ -10,7 +10,7 @@ module trigger_path #(
     parameter integer RB = 5,
     parameter MAP_FILE = "region_map_64x64.hex",
     parameter integer OUT_W = 16,
-    parameter integer FEATURES = 2          // trigger network input version (trigger_core)
+    parameter integer FEATURES = 2          // trigger network input version (trigger_core; 3 adds E2 in feature_extract)
 ) (
     input  wire             clk,
     input  wire             rst,
@@ -50,21 +50,24 @@ module trigger_path #(
         .pixels(pixels), .frames(frames), .errors(ingest_errors), .error_flag(ingest_error), .last_error(last_error));
     wire feat_valid;
     wire [R*32-1:0] feat_sums, feat_esums;
-    wire feat_evalid;
+    wire feat_evalid, feat_e2valid;
+    wire [R*32-1:0] feat_esums2;
     wire [31:0] feat_total, feat_frame;
     wire signed [47:0] feat_mx, feat_my;
-    feature_extract #(.W(W), .H(H), .PIX_W(PIX_W), .R(R), .RB(RB), .MAP_FILE(MAP_FILE)) u_feat (
+    feature_extract #(.W(W), .H(H), .PIX_W(PIX_W), .R(R), .RB(RB), .MAP_FILE(MAP_FILE), .E2(FEATURES == 3 ? 1 : 0)) u_feat (
         .clk(clk), .rst(rst),
         .s_axis_tdata(px_data), .s_axis_tvalid(px_valid), .s_axis_tready(px_ready),
         .s_axis_tuser(px_user), .s_axis_x(px_x), .s_axis_y(px_y),
         .map_we(1'b0), .map_addr({AW{1'b0}}), .map_data({RB{1'b0}}),
-        .m_feat_valid(feat_valid), .m_feat_sums(feat_sums), .m_feat_esums(feat_esums), .m_feat_evalid(feat_evalid), .m_feat_total(feat_total),
+        .m_feat_valid(feat_valid), .m_feat_sums(feat_sums), .m_feat_esums(feat_esums), .m_feat_evalid(feat_evalid),
+        .m_feat_esums2(feat_esums2), .m_feat_e2valid(feat_e2valid), .m_feat_total(feat_total),
         .m_feat_mx(feat_mx), .m_feat_my(feat_my), .m_feat_frame(feat_frame));
     wire net_in_valid, score_valid;
     wire [255:0] net_in_data;
     wire signed [OUT_W-1:0] score;
     trigger_core #(.R(R), .OUT_W(OUT_W), .FEATURES(FEATURES)) u_trig (
-        .clk(clk), .rst(rst), .feat_valid(feat_valid), .feat_sums(feat_sums), .feat_esums(feat_esums), .feat_evalid(feat_evalid), .feat_frame(feat_frame),
+        .clk(clk), .rst(rst), .feat_valid(feat_valid), .feat_sums(feat_sums), .feat_esums(feat_esums), .feat_evalid(feat_evalid),
+        .feat_esums2(feat_esums2), .feat_e2valid(feat_e2valid), .feat_frame(feat_frame),
         .threshold(threshold), .shift(shift), .dshift(dshift), .net_in_valid(net_in_valid), .net_in_data(net_in_data),
         .score_valid(score_valid), .score(score), .trig_valid(trig_valid), .trig_frame(trig_frame),
         .trig_time(trig_time), .trig_score(trig_score), .triggers(triggers));

@@ -111,3 +111,16 @@ class NetInputV2:
         rb = [max(-128, min(127, x - lq(bb))) for x, bb in zip(le, b)]
         self.base = [bb + ((e - bb) >> self.bshift) for e, bb in zip(E, b)]
         return le + rb
+
+
+class NetInputV3:
+    """trigger_core v3 preprocessing: [rb of E, rb2 of E2], each with its own running baseline
+    (E against the previous frame, E2 against two frames back; docs/trigger_features.md v3)."""
+
+    def __init__(self, bshift: int = 3):
+        self.e1 = NetInputV2(bshift)
+        self.e2 = NetInputV2(bshift)
+
+    def __call__(self, E: list[int], valid: bool, E2: list[int], valid2: bool) -> list[int]:
+        r = len(E)
+        return self.e1(E, valid)[r:] + self.e2(E2, valid2)[r:]

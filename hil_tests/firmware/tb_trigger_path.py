@@ -87,10 +87,12 @@ async def trigger_path_bit_exact(dut):
             if int(dut.u_trigger.u_feat.m_feat_valid.value):
                 s = dut.u_trigger.u_feat.m_feat_sums.value.to_unsigned()
                 e = dut.u_trigger.u_feat.m_feat_esums.value.to_unsigned()
+                e2 = dut.u_trigger.u_feat.m_feat_esums2.value.to_unsigned()
                 feats.append(([(s >> (32 * k)) & 0xFFFFFFFF for k in range(16)],
                               dut.u_trigger.u_feat.m_feat_total.value.to_unsigned(),
                               dut.u_trigger.u_feat.m_feat_mx.value.to_signed(), dut.u_trigger.u_feat.m_feat_my.value.to_signed(),
-                              [(e >> (32 * k)) & 0xFFFFFFFF for k in range(16)], int(dut.u_trigger.u_feat.m_feat_evalid.value)))
+                              [(e >> (32 * k)) & 0xFFFFFFFF for k in range(16)], int(dut.u_trigger.u_feat.m_feat_evalid.value),
+                              [(e2 >> (32 * k)) & 0xFFFFFFFF for k in range(16)], int(dut.u_trigger.u_feat.m_feat_e2valid.value)))
             if int(dut.u_trigger.u_trig.net_in_valid.value):
                 ins.append(dut.u_trigger.u_trig.net_in_data.value.to_unsigned())
             if int(dut.u_trigger.u_trig.score_ok.value):
@@ -123,16 +125,29 @@ async def trigger_path_bit_exact(dut):
     # change energy: against the frame just before, only if that one was complete
     refs = [plan[j - 1][0] if j > 0 and plan[j - 1][1] is None else None
             for j, (f, bad) in enumerate(plan) if bad is None]
+    # two frames back (v3, FEATURES 3 only): only if both frames before were complete
+    refs2 = [plan[j - 2][0] if j > 1 and plan[j - 1][1] is None and plan[j - 2][1] is None else None
+             for j, (f, bad) in enumerate(plan) if bad is None]
+    if FEATURES != 3:
+        refs2 = [None] * len(refs2)       # no second frame buffer: E2 = 0, not valid
+    elif len(good) >= 7:
+        assert sum(r is not None for r in refs2) >= 3, "v3 bench: too few frames with a valid E2"
     assert len(feats) == len(good), f"{len(feats)} feature vectors for {len(good)} good frames"
     exp_trigs = []
     inputs = []
     pre = G.NetInputV2()
+    pre3 = G.NetInputV3()
     prev = [0] * 16
-    for i, (f, ref, got) in enumerate(zip(good, refs, feats)):
+    for i, (f, ref, ref2, got) in enumerate(zip(good, refs, refs2, feats)):
         S, T, MX, MY = G.features(f, MAP)
         E = G.energy(f, ref, MAP)
-        assert got == ([s & 0xFFFFFFFF for s in S], T, MX, MY, E, int(ref is not None)), f"frame {i}: features differ"
-        x = pre(E, ref is not None) if FEATURES == 2 else G.net_input(S, prev, SHIFT, DSHIFT)
+        E2 = G.energy(f, ref2, MAP)
+        assert got == ([s & 0xFFFFFFFF for s in S], T, MX, MY, E, int(ref is not None), E2, int(ref2 is not None)), \
+            f"frame {i}: features differ"
+        if FEATURES == 3:
+            x = pre3(E, ref is not None, E2, ref2 is not None)
+        else:
+            x = pre(E, ref is not None) if FEATURES == 2 else G.net_input(S, prev, SHIFT, DSHIFT)
         prev = S
         assert ins[i] == G.pack_bytes(x), f"frame {i}: network input differs"
         if REAL_NET:   # the da4ml network: its score is checked against PyTorch by the caller

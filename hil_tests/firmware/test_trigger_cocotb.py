@@ -11,13 +11,15 @@ from beamloop.firmware.sources import DEFAULT_MAP, run_cocotb
 HERE = Path(__file__).parent
 
 
-@pytest.mark.parametrize("features", [1, 2])
+@pytest.mark.parametrize("features", [1, 2, 3])
 def test_trigger_path_bit_exact(features):
     params = {"CLKS_PER_BIT": 8, "MAP_FILE": f'"{DEFAULT_MAP}"', "SHIFT": 0, "DSHIFT": 0,   # set at run time
               "FEATURES": features}
     run_cocotb("beamloop_top", "tb_trigger_path", HERE, parameters=params, build_name=f"top_trigger_v{features}",
                extra_env={"BL_SHIFT": "4", "BL_DSHIFT": "3", "BL_MAP": str(DEFAULT_MAP), "BL_CPB": "8",
-                          "BL_FEATURES": str(features)})
+                          "BL_FEATURES": str(features),
+                          # v3: frames 5, 6 have E2 against a baseline (rb2 != 0 reaches the score)
+                          "BL_NFRAMES": "7" if features == 3 else "5"})
 
 
 @pytest.mark.parametrize("w,h", [(8, 4), (5, 3)])

@@ -54,3 +54,25 @@ def test_v2_change_energy_inputs_agree():
         assert list(x[t]) == pre(Eg, t > 0)
     assert not x[0].any() and not x[1, 16:].any()      # no reference; first baseline = E itself
     assert x[3, 16:].max() > 40                          # ... shows as a jump against the baseline
+
+
+def test_v3_two_frames_back_inputs_agree():
+    """v3: E2 against two frames back and the [rb, rb2] inputs - numpy reference = pixel-loop golden
+    model, and the watch loop's frame-by-frame NumpyTrigger inputs = both."""
+    tf = pytest.importorskip("beamloop.models.trigger_features")
+    rng = np.random.default_rng(3)
+    rm = ring_segment_map()
+    frames = np.stack([rng.poisson(rng.uniform(1, 3000), (64, 64)) for _ in range(7)]).astype(np.int64)
+    frames[4, 28:36, 28:36] = 65535
+    E, E2 = tf.change_energy_batch(frames, rm), tf.change_energy_batch(frames, rm, lag=2)
+    x = tf.stream_inputs_v3(E, E2)
+    assert (x == tf.stream_inputs_frames(frames, rm, 3)).all()
+    pre = G.NetInputV3()
+    for t in range(len(frames)):
+        E2g = G.energy(frames[t], frames[t - 2] if t > 1 else None, rm)
+        assert list(E2[t]) == E2g
+        assert list(x[t]) == pre(G.energy(frames[t], frames[t - 1] if t else None, rm), t > 0, E2g, t > 1)
+    assert not x[:2].any() and not x[2, 16:].any()     # first valid E / E2: baseline = itself
+    assert x[4, :16].max() > 20 and x[4, 16:].max() > 20 and x[6, 16:].max() > 10   # E2: frames 4 and 6 (two back)
+    with pytest.raises(ValueError, match="version"):
+        tf.stream_inputs_frames(frames, rm, 4)
