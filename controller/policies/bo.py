@@ -91,9 +91,11 @@ class BOPolicyConfig:
     every frame is taken at the focus that the shadow-magnification model
     (:mod:`~beamloop.controller.estimation.magnification_fit`) fits to all frames' Fourier-ellipse
     covariances (weighted EI while fewer than two frames are resolved, or when the model's focus
-    was already measured); with ``stop_rule="model"`` the run stops when a frame taken at the
+    was already measured); ``"auto"``: the same whenever the cost is ``ellipse`` and every axis is
+    C10/C12.x/C12.y, else off (the ``bo`` defaults: a profile that picks another cost needs no
+    override). stop_rule ``"model"``: with the model on, the run stops when a frame taken at the
     model's focus leaves the refitted focus within ``model_stop_m`` (m, Euclidean) of it (no cost
-    threshold: ``stop_cost`` is not used). camera_axes / camera_width / floor_width: the model's
+    threshold: ``stop_cost`` is not used); with the model off it is ``"cost"``. camera_axes / camera_width / floor_width: the model's
     camera orientation and prior widths (:class:`~beamloop.controller.estimation.magnification_fit.FitConfig`).
     """
 
@@ -161,12 +163,10 @@ class BayesOptPolicy(AlignmentPolicy):
             raise ValueError(f"stop_m: must be > 0 m or None, got {self.config.stop_m!r}")
         if self.config.stop_rule not in ("cost", "converged", "model"):
             raise ValueError(f"stop_rule: must be 'cost', 'converged' or 'model', got {self.config.stop_rule!r}")
-        if self.config.model not in (None, "magnification"):
-            raise ValueError(f"model: must be None or 'magnification', got {self.config.model!r}")
-        if self.config.model is not None and self.config.cost != "ellipse":
+        if self.config.model not in (None, "magnification", "auto"):
+            raise ValueError(f"model: must be None, 'magnification' or 'auto', got {self.config.model!r}")
+        if self.config.model == "magnification" and self.config.cost != "ellipse":
             raise ValueError(f"model: 'magnification' needs cost 'ellipse', got {self.config.cost!r}")
-        if self.config.stop_rule == "model" and self.config.model is None:
-            raise ValueError("stop_rule: 'model' needs model='magnification'")
         if not (np.isfinite(self.config.probe_m) and self.config.probe_m > 0):
             raise ValueError(f"probe_m: must be > 0 m, got {self.config.probe_m!r}")
         if not self.config.converge_m > 0:
@@ -215,7 +215,8 @@ class BayesOptPolicy(AlignmentPolicy):
         if c.cost == "pair":
             self._setup_pair(knobs)
         self._mag: MagnificationSteps | None = None
-        if c.model == "magnification":
+        linear = all(self._aberr[a] in LINEAR_ABERRATIONS for a in self.axes)
+        if c.model == "magnification" or (c.model == "auto" and c.cost == "ellipse" and linear):
             self._setup_model()
         self.restart()
 
@@ -357,7 +358,8 @@ class BayesOptPolicy(AlignmentPolicy):
                 self.stop("blind direction resolved", converged=True)
         if self._done:
             pass
-        elif c.stop_rule == "cost" and c.stop_cost is not None and cost <= c.stop_cost:
+        elif (c.stop_rule == "cost" or (c.stop_rule == "model" and self._mag is None)) and c.stop_cost is not None \
+                and cost <= c.stop_cost:
             self.stop("cost below threshold", converged=True)
         elif c.stop_rule == "model" and self._model_step and self._mag is not None and self._mag.confirmed():
             self._forced = dict(self.settings[-1])
@@ -564,20 +566,16 @@ class BayesOptPolicy(AlignmentPolicy):
         return out
 
 def _options(axes: list[str], max_frames: int | None, stop_cost: float | None, camera_gain: float | None) -> dict:
-    """``bo``'s defaults (the twin's): the Fourier-ellipse cost and its stop threshold. An instrument
-    profile may switch to the shadow cost and the convergence rule in ``alignment.bo`` (usim does:
-    docs/alignment.md, "A cost for any texture")."""
+    """``bo``'s defaults (the twin's): the Fourier-ellipse cost; on C10/C12 axes the magnification
+    model's steps and its confirmation stop (``model="auto"``, off for other costs and axes, where
+    the stop threshold applies). An instrument profile may switch cost and rule in
+    ``alignment.bo`` (usim does: docs/alignment.md, "The through-focus pair")."""
     out = {"stop_cost": TWIN_STOP_COST if stop_cost is None else stop_cost,
            "max_frames": max_frames or default_max_frames(len(axes)),
            "counts_per_electron": TWIN_CAMERA_GAIN if camera_gain is None else camera_gain}
-    if all(_aberration_of(a) in LINEAR_ABERRATIONS for a in axes):
-        out.update(model="magnification", stop_rule="model", n_init=2)
+    if all(a in LINEAR_ABERRATIONS for a in axes):  # knob names are aberration names on beamloop's instruments
+        out.update(model="auto", stop_rule="model", n_init=2)
     return out
-
-
-def _aberration_of(axis: str) -> str:
-    """The aberration a knob name drives on beamloop's instruments (knob names are aberration names)."""
-    return axis
 
 
 SPEC = PolicySpec(default_axes=("C10", "C12.x", "C12.y"), calibrates_stop_cost=True,

@@ -13,7 +13,7 @@ from beamloop.controller.bench.align import SuccessCriterion, parse_axes, twin_r
 from beamloop.controller.policies.registry import policy_options
 from beamloop.controller.run.job import JobConfig, run_job
 from beamloop.controller.run.loop import run_alignment
-from beamloop.controller.core.backend import KnobInfo
+from beamloop.controller.core.backend import Frame, KnobInfo
 from beamloop.controller.instruments.local_twin import LocalTwinBackend
 from beamloop.controller.policies.bo import BayesOptPolicy
 from beamloop.controller.policies.registry import available_policies, make_policy, register_policy
@@ -239,3 +239,45 @@ def test_blind_excursion_ends_at_the_midpoint_of_the_rises():
             break
         exc.observe(2.0 if abs(p[0] - truth) > 30e-9 else 1.0)
     assert exc.final is not None and abs(exc.final[0] - truth) <= 10e-9, exc.final
+
+
+def _knobs(names):
+    return {a: KnobInfo(a, "m", -1e-6, 1e-6, aberration=a) for a in names}
+
+
+def test_magnification_model_is_on_for_c1_a1_with_the_ellipse_cost_only():
+    opts = policy_options("bo", AXES)
+    assert opts["model"] == "auto" and opts["stop_rule"] == "model"
+    pol = make_policy("bo", seed=0, **opts)
+    pol.reset(_knobs(AXES), {a: 0.0 for a in AXES}, AXES)
+    assert pol._mag is not None
+    first, probe = pol.propose(), None
+    pol.observe(first, Frame(np.random.default_rng(0).poisson(100.0, (64, 64)).astype(float) * 8, 0, 0.0))
+    probe = pol.propose()
+    assert probe["C10"] == pytest.approx(first["C10"] + 80e-9) and probe["C12.x"] == first["C12.x"]
+    # a profile choosing the through-focus pair (usim) keeps working with the merged defaults
+    pair = make_policy("bo", seed=0, **{**opts, "cost": "pair", "stop_rule": "converged", "n_init": 1})
+    pair.reset(_knobs(AXES), {a: 0.0 for a in AXES}, AXES)
+    assert pair._mag is None
+    # coma axes: no model, the cost threshold stops
+    coma = ["C10", "C21.x"]
+    opts_c = policy_options("bo", coma)
+    assert "model" not in opts_c
+    with pytest.raises(ValueError, match="magnification"):
+        make_policy("bo", seed=0, model="magnification", cost="shadow")
+    with pytest.raises(ValueError, match="C21.x"):
+        make_policy("bo", seed=0, model="magnification").reset(_knobs(coma), {a: 0.0 for a in coma}, coma)
+
+
+def test_bo_default_stops_on_the_models_confirmation_within_tolerance():
+    """C1 + A1x misaligned by up to 150 nm, noise and drift on: the default bo confirms its model's focus
+    (no cost threshold) in <= 10 frames and ends within 20 nm."""
+    m = twin(seed=11)
+    m.misalign(np.random.default_rng(11), {"C10": 150e-9, "C12.x": 150e-9})
+    opts = policy_options("bo", AXES)
+    opts["windows"] = {"C10": 180e-9, "C12.x": 180e-9}
+    res = asyncio.run(run_alignment(LocalTwinBackend(m), make_policy("bo", seed=0, **opts), AXES, offload_policy=False))
+    truth = m.true_aberration_dict()
+    assert res.status == "converged" and res.stop_reason == "model focus measured and confirmed", res.stop_reason
+    assert res.frames <= 10
+    assert np.hypot(truth["C10"], truth["C12.x"]) < 20e-9
