@@ -52,7 +52,8 @@ class PolicySpec:
     default_axes: knob names aligned when the user gives none; needs_response_calibration: the
     policy wants the knobs' measured response/play (``calibration``/``play`` options,
     :mod:`beamloop.controller.estimation.knob_calibration`) before it runs; calibrates_stop_cost:
-    its stop threshold is a cost that should be calibrated on the instrument when not given;
+    its stop threshold is a cost that should be calibrated on the instrument when not given; needs_camera: it
+    takes the instrument's camera geometry as the ``camera`` option;
     cost_label: what its :attr:`StepReport.cost` is, for tables and plots; takes_windows: it accepts
     a ``windows`` option (search half-widths, m); options: ``options(axes,
     max_frames, stop_cost, camera_gain) -> dict`` keyword options for the factory (None = not given).
@@ -63,6 +64,7 @@ class PolicySpec:
     calibrates_stop_cost: bool = False
     cost_label: str = "cost"
     takes_windows: bool = False  # accepts ``windows`` (search half-widths per knob/aberration, m)
+    needs_camera: bool = False   # takes ``camera`` (a CameraGeometry): the instrument session passes its profile's
     options: Callable[..., dict[str, Any]] | None = None
 
     def make_options(self, axes: list[str], max_frames: int | None = None, stop_cost: float | None = None,

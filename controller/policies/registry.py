@@ -28,7 +28,8 @@ DEFAULT_POLICY = "nn"
 BASELINE_POLICY = "bo"
 
 # Modules that register policies when imported (missing ones are skipped).
-PLUGIN_MODULES = ["beamloop.controller.policies.bo", "beamloop.controller.policies.nn"]
+PLUGIN_MODULES = ["beamloop.controller.policies.bo", "beamloop.controller.policies.nn",
+                  "beamloop.controller.policies.pair_fit"]
 
 
 def register_policy(name: str, factory: PolicyFactory, seeded: bool = False, spec: PolicySpec | None = None) -> None:

@@ -19,7 +19,7 @@ def policy_options_for(profile, policy: str, axes: list[str], max_frames: int | 
     stop cost, the canonical-grid estimator for ``nn``, then the profile's ``alignment.<policy>``.
     estimator: the ``nn`` networks' arithmetic, ``"integer"`` (fixed point, bit-exact with the
     hls4ml emulation = the FPGA) or ``"torch"`` (:func:`~beamloop.controller.estimation.inference.default_estimator`)."""
-    from beamloop.controller.policies.registry import policy_options
+    from beamloop.controller.policies.registry import policy_options, policy_spec
 
     gain = profile.camera.counts_per_electron
     opts = policy_options(policy, axes, max_frames, stop_cost, gain)
@@ -36,5 +36,12 @@ def policy_options_for(profile, policy: str, axes: list[str], max_frames: int | 
         opts["counts_per_electron"] = gain
         if sc is not None:
             opts["bo_stop_cost"] = float(sc)
+        from beamloop.controller.instruments.calibration import profile_response
+
+        cal = profile_response(profile)  # the profile's saved knob response: 0 frames (refused if stale)
+        if cal is not None:
+            opts.update(cal.policy_options())
+    if policy_spec(policy).needs_camera:
+        opts["camera"] = profile.camera.geometry()
     opts.update(profile.alignment.get(policy, {}))
     return opts
