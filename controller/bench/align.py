@@ -107,7 +107,7 @@ class BenchConfig:
     criterion: SuccessCriterion | None = None
     calibrate_stop: bool = False
     calibrate_response: bool = False  # nn: measure the knobs' response matrix once, before the trials
-    response_mode: str = "full"  # "full" (132 frames) or "quick" (20 frames: 97 % on nn 5-axis, below the 99 % floor)
+    response_mode: str = "short"  # "short" (16 frames, nn approaching from below), "quick" (20) or "full" (132)
 
 
 def make_twin(cfg: BenchConfig, seed: int):
@@ -145,19 +145,24 @@ def calibrate_stop_cost(microscope, axes: list[str], rng: np.random.Generator, r
 def measure_twin_response(cfg: BenchConfig, microscope, repeats: int = 3):
     """The nn policy's knob response matrix, measured with the network on the (aligned) twin
     before the trials, as an operator calibrates a corrector once per session.
-    ``cfg.response_mode``: ``"quick"`` (default, 20 frames: coma cross-talk + first-order play,
+    ``cfg.response_mode``: ``"short"`` (default, 16 frames: coma cross-talk, every frame
+    approached from below; for the nn policy's ``approach_from_below``,
+    :func:`~beamloop.controller.estimation.knob_calibration.short_response`), ``"quick"`` (20
+    frames: coma cross-talk + first-order play,
     :func:`~beamloop.controller.estimation.knob_calibration.quick_response`) or ``"full"``
     (all five knobs, ``repeats`` repeats, 132 frames)."""
     from beamloop.controller.estimation.inference import default_estimator
-    from beamloop.controller.estimation.knob_calibration import measure_response, quick_response
+    from beamloop.controller.estimation.knob_calibration import measure_response, quick_response, short_response
     from beamloop.controller.instruments.local_twin import LocalTwinBackend
 
-    if cfg.response_mode not in ("quick", "full"):
-        raise ValueError(f"response_mode: must be 'quick' or 'full', got {cfg.response_mode!r}")
+    if cfg.response_mode not in ("short", "quick", "full"):
+        raise ValueError(f"response_mode: must be 'short', 'quick' or 'full', got {cfg.response_mode!r}")
     microscope.set_knobs({a: 0.0 for a in microscope.knob_specs()})
     microscope.misalign(None, {})
     est = default_estimator(cfg.policy_options.get("weights_dir"))
     backend = LocalTwinBackend(microscope)
+    if cfg.response_mode == "short":
+        return asyncio.run(short_response(backend, est))
     if cfg.response_mode == "quick":
         return asyncio.run(quick_response(backend, est))
     return asyncio.run(measure_response(backend, est, repeats=repeats))
@@ -252,7 +257,8 @@ def run_bench(cfg: BenchConfig, progress=None) -> dict[str, Any]:
         out[f"residual_{key}_nm_p95"] = float(np.percentile(r, 95))
         out[f"residual_{key}_nm_max"] = float(r.max())
     if calibration is not None:
-        out["response_calibration"] = {"frames": calibration.frames, "gain": calibration.gain,
+        out["response_calibration"] = {"frames": calibration.frames, "method": calibration.method,
+                                       "gain": calibration.gain,
                                        "play_nm": {k: v * 1e9 for k, v in calibration.play_m.items()},
                                        "measured_diagonal": calibration.measured_diagonal,
                                        "note": "measured once with the network before the trials (frames not counted in any trial)"}

@@ -67,7 +67,7 @@ async def _calibrate_stop(backend, oracle, axes, rng, gain, radius=12e-9, n=8) -
 
 
 async def _bench(cfg: InstrumentBenchConfig, opened, backend, progress) -> dict[str, Any]:
-    from beamloop.controller.estimation.knob_calibration import measure_response
+    from beamloop.controller.estimation.knob_calibration import SHORT_APPROACH, measure_response, short_response
     from beamloop.controller.policies.registry import make_policy
     from beamloop.controller.run.loop import run_alignment
 
@@ -91,11 +91,18 @@ async def _bench(cfg: InstrumentBenchConfig, opened, backend, progress) -> dict[
         if cfg.policy == "nn" and cfg.calibrate_response and "calibration" not in options:
             await backend.set(zero)
             oracle.misalign({})
-            cal = await measure_response(backend, options["estimator"], repeats=2)
+            if options.get("approach_from_below", SHORT_APPROACH):   # nn's default: play needs no measuring
+                cal = await short_response(backend, options["estimator"], instrument=profile.name)
+            else:
+                cal = await measure_response(backend, options["estimator"], repeats=2, instrument=profile.name)
             options["calibration"], options["play"] = cal.gain, cal.play_m
             info["response_calibration"] = {"frames": cal.frames, "gain": cal.gain,
                                             "note": "measured once with the network on the aligned instrument "
                                                     "before the trials (frames not counted)"}
+        elif cfg.policy == "nn" and profile.response_calibration:
+            info["response_calibration"] = {"frames": 0, "file": profile.response_calibration,
+                                            "note": "loaded from the profile's response_calibration (checked: "
+                                                    "same instrument, same knobs)"}
         trials = []
         for i in range(cfg.trials):
             await backend.set(zero)

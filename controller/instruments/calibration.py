@@ -29,6 +29,9 @@ Counts algebra: counts ``c = o + s u``; true aberration ``a = g (c - o) = g s u`
 
 The result is a new :class:`~.profile.InstrumentProfile` (``calibrated`` says when and how) that
 ``dump`` writes as YAML; the frames are counted. Units: metres, counts per metre.
+
+:func:`profile_response`: the nn policy's knob-response calibration a profile names
+(``response_calibration: FILE``), loaded and checked against the profile (its name, its knobs).
 """
 
 from __future__ import annotations
@@ -41,6 +44,25 @@ import numpy as np
 
 from beamloop.controller.core.backend import MicroscopeBackend
 from beamloop.controller.instruments.profile import InstrumentProfile
+
+
+def profile_response(profile: InstrumentProfile):
+    """The :class:`~beamloop.controller.estimation.knob_calibration.ResponseCalibration` the profile
+    names (None if it names none). Refused with
+    :class:`~beamloop.controller.estimation.knob_calibration.CalibrationMismatchError` if it was
+    measured on another instrument or for other knobs, ``ValueError`` if the file is missing or
+    not a calibration; both name the file and the profile."""
+    from beamloop.controller.estimation.knob_calibration import ResponseCalibration
+
+    if profile.response_calibration is None:
+        return None
+    try:
+        cal = ResponseCalibration.load(profile.response_calibration)
+    except OSError as exc:
+        raise ValueError(f"instrument profile {profile.name!r}: response_calibration {profile.response_calibration}: "
+                         f"cannot read it ({exc.strerror or exc})") from None
+    cal.check_for(profile.name, profile.knob_infos())
+    return cal
 
 
 @dataclass
@@ -95,3 +117,34 @@ async def calibrate_counts(profile: InstrumentProfile, open_backend: Callable[[I
     stamp = (f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')}: counts->metres and cross-talk measured with the alignment "
              f"network, {iterations} iteration(s), {report.frames} frames")
     return current.model_copy(update={"calibrated": stamp}), report
+
+
+async def measure_profile_response(profile: InstrumentProfile, estimator=None, seed: int = 0, repeats: int = 2):
+    """Measure the nn policy's knob response once on the instrument ``profile`` opens
+    (:func:`~beamloop.controller.estimation.knob_calibration.short_response`, ``8 x repeats``
+    frames, stamped with the profile's name and knobs) and put the knobs back; save the result
+    (``.save(FILE)``) and name the file in the profile (``response_calibration: FILE``) to reuse
+    it with 0 frames. A simulator is measured aligned (its oracle's misalignment cleared).
+    ``estimator``: default the integer networks on the profile's camera (canonical grid)."""
+    from beamloop.controller.estimation.knob_calibration import short_response
+    from beamloop.controller.instruments.open import open_instrument
+
+    if estimator is None:
+        from beamloop.controller.estimation.canonical_grid import CanonicalEstimator, CanonicalGrid
+        from beamloop.controller.estimation.inference import default_estimator
+
+        geom = profile.camera.geometry()
+        estimator = default_estimator()
+        if not geom.is_canonical(CanonicalGrid()):
+            estimator = CanonicalEstimator(estimator, geom)
+    opened = open_instrument(profile, seed=seed)
+    try:
+        if opened.oracle is not None:
+            opened.oracle.misalign({})
+        await opened.backend.connect()
+        try:
+            return await short_response(opened.backend, estimator, repeats=repeats, instrument=profile.name)
+        finally:
+            await opened.backend.close()
+    finally:
+        opened.close()

@@ -9,7 +9,11 @@ A profile says what beamloop needs to drive an instrument it did not build:
 * ``camera``: the Ronchigram camera's geometry - pixels, angular pitch (rad per binned
   pixel), binning, rotation, centre, array axis order, flip - and gain (counts per electron);
 * the optics: beam energy (eV) and convergence semi-angle (rad);
-* ``connection``: adapter-specific settings (which camera, exposure, the stand-in ...).
+* ``connection``: adapter-specific settings (which camera, exposure, the stand-in ...);
+* ``response_calibration``: a saved knob-response calibration of the nn policy (JSON from
+  :mod:`~beamloop.controller.estimation.knob_calibration`, a path relative to the profile's
+  file), reused with 0 frames per session and refused if measured on another instrument or
+  for other knobs (:func:`~.calibration.profile_response`).
 
 ``load_profile(path_or_name)`` reads YAML/JSON; a bad profile raises :class:`ProfileError`
 naming the file and the field (``knobs[2].maximum: ...``) before any adapter is built, so
@@ -214,6 +218,7 @@ class InstrumentProfile(BaseModel):
     connection: dict[str, Any] = Field(default_factory=dict)
     alignment: dict[str, Any] = Field(default_factory=dict)
     calibrated: str | None = None
+    response_calibration: str | None = None  # saved nn knob-response JSON; relative: to the profile's file
 
     @field_validator("beam_energy_eV")
     @classmethod
@@ -315,4 +320,8 @@ def load_profile(spec: str | Path) -> InstrumentProfile:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ProfileError(f"instrument profile {path}: cannot read it ({exc})") from None
-    return parse_profile(data, str(path))
+    profile = parse_profile(data, str(path))
+    rc = profile.response_calibration
+    if rc is not None and not Path(rc).is_absolute():  # a file the profile names: next to the profile
+        profile = profile.model_copy(update={"response_calibration": str((path.parent / rc).resolve())})
+    return profile

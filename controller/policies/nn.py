@@ -67,7 +67,12 @@ class NNPolicyConfig:
     1-sigma accepted for the last correction (stop rule); max_pairs: pairs before the last
     correction is applied anyway; sigma_fallback: fall back to BO when an aligned axis' sigma
     exceeds this many tolerances; calibration / play: the knobs' response matrix and play
-    (:mod:`beamloop.controller.estimation.knob_calibration`), identity / none if not given; max_frames: total frame budget including the BO fallback
+    (:mod:`beamloop.controller.estimation.knob_calibration`), identity / none if not given;
+    approach_from_below: every knob that moves down (and every knob on its first move) first
+    goes to a waypoint this fraction of its full range below the target (no frame), so every
+    frame and the result are reached from below and the play is a constant offset the pair
+    estimates absorb: no play needs measuring (``play`` is then ignored); ``None``: commands
+    compensate the measured ``play`` instead; max_frames: total frame budget including the BO fallback
     (default: the same budget the ``bo`` policy gets for these axes);
     bo_window_sigmas: half-width of the BO box in sigmas, capped by ``windows`` (default the ``bo``
     policy's :data:`DEFAULT_WINDOWS`: an uninformed network must not widen the search beyond what
@@ -92,6 +97,7 @@ class NNPolicyConfig:
     coarse_only: bool = False  # True: only the coarse network (default: coarse-to-fine when fine weights exist)
     calibration: dict[str, dict[str, float]] | None = None  # {aberration: {knob: gain}}; None: identity
     play: dict[str, float] = field(default_factory=dict)  # hysteresis play (backlash) half-width per knob (m) to compensate
+    approach_from_below: float | None = 0.01  # waypoint below each downward move, fraction of the knob's range; None: off
     seed: int | None = None  # of the BO fallback
     bo_stop_cost: float | None = None  # BO fallback stop threshold (None: the twin's calibration)
     counts_per_electron: float | None = None  # camera gain for the BO cost (None: the twin's)
@@ -159,8 +165,13 @@ class NetworkPolicy(AlignmentPolicy):
         self.G = response_matrix(self.config.calibration, [self.ab_of[a] for a in self.axes], self.axes)
         # backlash compensation: the policy reasons in *effective* knob values; a move up to an
         # effective value e is commanded as e + h, a move down as e - h (play operator of half-width h)
-        self.play = {a: max(0.0, float(self.config.play.get(a, 0.0))) for a in axes}
+        below = self.config.approach_from_below
+        if below is not None and not (np.isfinite(below) and 0 < below < 0.5):
+            raise ValueError(f"approach_from_below: a fraction of the knob range in (0, 0.5) or None, got {below!r}")
+        self.play = {a: 0.0 if below else max(0.0, float(self.config.play.get(a, 0.0))) for a in axes}
+        self._from_below: set[str] = set()  # knobs whose last move arrived from below
         self._cmd = {a: float(start[a]) for a in axes}
+        self._prev_cmd = dict(self._cmd)
         self._eff = dict(self._cmd)
         self._imgs: list[np.ndarray] = []
         self.pairs = 0
@@ -200,6 +211,7 @@ class NetworkPolicy(AlignmentPolicy):
             return self._bo.propose()
         eff = self._pair_setting(-1 if len(self._imgs) == 0 else +1)
         cmd = self._commands(eff)
+        self._prev_cmd = dict(self._cmd)
         self._cmd.update(cmd)
         self._eff.update(eff)
         return cmd
@@ -246,6 +258,34 @@ class NetworkPolicy(AlignmentPolicy):
         est = self._corrected(at, r)
         self._check_budget()
         return StepReport(cost=float(np.sqrt(np.mean((r / self.tol) ** 2))), estimate=est, info=info)
+
+    def approach(self, setting: dict[str, float]) -> list[dict[str, float]]:
+        """A waypoint below ``setting`` for the knobs that move down or were never moved (see
+        ``approach_from_below``); the others wait at their last command. None if nothing moves down."""
+        if self._bo is not None:
+            return self._bo.approach(setting)
+        return self._waypoint(setting, self._prev_cmd)
+
+    def final_approach(self) -> list[dict[str, float]]:
+        """The waypoint before :meth:`result`, as for every frame (the last frame's command is the reference)."""
+        if self._bo is not None:
+            return self._bo.final_approach()
+        return self._waypoint(self.result(), self._cmd)
+
+    def _waypoint(self, setting: dict[str, float], previous: dict[str, float]) -> list[dict[str, float]]:
+        f = self.config.approach_from_below
+        if not f:
+            return []
+        way, down = {}, False
+        for a in self.axes:
+            info = self.knobs[a]
+            if setting[a] < previous[a] or a not in self._from_below:
+                way[a] = float(max(setting[a] - f * (info.maximum - info.minimum), info.minimum))
+                down = True
+            else:
+                way[a] = float(previous[a])  # moving up or staying: already on the from-below branch
+            self._from_below.add(a)
+        return [way] if down else []
 
     def result(self) -> dict[str, float]:
         """Commanded knob values to leave the instrument at (``_result`` is in effective values)."""

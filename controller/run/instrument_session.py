@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from beamloop.controller.estimation.knob_calibration import CalibrationMismatchError
 from beamloop.controller.instruments.open import open_instrument
 from beamloop.controller.instruments.profile import ProfileError, load_profile
 from beamloop.controller.run.instrument_options import policy_options_for
@@ -53,8 +54,12 @@ async def run_instrument_session(req: AlignRequest, instrument: str | Path, on_e
     except (ProfileError, OSError, ValueError) as exc:
         raise SessionError("--instrument", str(exc)) from None
     axes, options = prepare_options(req)   # checks values and the output location: nothing opened yet
-    options.update({k: v for k, v in policy_options_for(profile, req.policy, axes, req.max_frames,
-                                                        req.stop_cost).items() if k not in req.extra_options})
+    try:   # a stale response calibration named by the profile is refused here, before anything opens
+        for_profile = policy_options_for(profile, req.policy, axes, req.max_frames, req.stop_cost)
+    except ValueError as exc:
+        raise SessionError("--instrument", str(exc)) from None
+    keep = set(req.extra_options) | ({"calibration", "play"} if req.calibration is not None else set())
+    options.update({k: v for k, v in for_profile.items() if k not in keep})   # --calibration FILE wins
     say(f"opening instrument {profile.name!r} ({profile.kind}) ...")
     opened = open_instrument(profile, seed=req.seed)
     try:
@@ -74,7 +79,12 @@ async def run_instrument_session(req: AlignRequest, instrument: str | Path, on_e
         await backend.connect()
         try:
             async with WayBack(backend, say=say):
-                await response_for_policy(backend, cfg, options, req.calibration, req.out, say)
+                cal_file = req.calibration or (Path(profile.response_calibration) if profile.response_calibration
+                                               and "calibration" not in req.extra_options else None)
+                try:
+                    await response_for_policy(backend, cfg, options, cal_file, req.out, say, instrument=profile.name)
+                except CalibrationMismatchError as exc:   # nothing has moved yet
+                    raise SessionError("--calibration", str(exc)) from None
                 outcome = await run_job(backend, cfg, on_event=on_event)
         finally:
             await backend.close()

@@ -24,7 +24,7 @@ import numpy as np
 
 from beamloop.controller.core.backend import ConnectionLostError
 from beamloop.controller.run.response_step import response_for_policy
-from beamloop.controller.estimation.knob_calibration import ResponseCalibration
+from beamloop.controller.estimation.knob_calibration import CalibrationMismatchError, ResponseCalibration
 from beamloop.controller.instruments.zmq_client import ZmqTwinBackend
 from beamloop.controller.policies.registry import available_policies, policy_options, policy_spec
 from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job, twin_instrument
@@ -178,7 +178,12 @@ async def run_session(req: AlignRequest, on_event: Callable | None = None,
                                "Start one (`beamloop twin`, `beamloop serve`) or check the address") from None
         try:
             async with WayBack(backend, say=say):  # any error or signal from here on: knobs back, read back
-                await response_for_policy(backend, cfg, options, req.calibration, req.out, say)
+                # the embedded twin is the instrument of the shipped ``twin`` profile; a remote one is unnamed
+                try:
+                    await response_for_policy(backend, cfg, options, req.calibration, req.out, say,
+                                              instrument="twin" if req.microscope is None else None)
+                except CalibrationMismatchError as exc:   # nothing has moved yet
+                    raise SessionError("--calibration", str(exc)) from None
                 return await run_job(backend, cfg, on_event=on_event)
         finally:
             await backend.close()

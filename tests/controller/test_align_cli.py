@@ -39,7 +39,8 @@ def test_bench_align_compares_policies_on_the_same_trials(tmp_path):
         assert r["results"][p]["policy"] == p and r["results"][p]["trials"] == 2
         assert set(r["summary"][p]) == {"success_rate", "frames_median", "frames_mean", "frames_std", "wall_s"}
     cal = r["results"]["nn"]["response_calibration"]
-    assert cal["frames"] > 0 and set(cal["play_nm"]) == {"C10", "C12.x", "C12.y"}
+    # the short calibration (the nn policy approaches from below, so no play is measured)
+    assert cal["frames"] == 16 and cal["method"] == "short" and cal["play_nm"] == {}
     assert "response_calibration" not in r["results"]["bo"]
     bad = CliRunner().invoke(app, ["bench", "align", "--policy", "nn,nn", "--trials", "1"])
     assert bad.exit_code != 0 and "policies" in bad.output
@@ -61,7 +62,8 @@ def test_main_job_default_nn_aligns_the_embedded_twin(tmp_path):
     cals = list(tmp_path.glob("calibration-*.json"))
     assert len(cals) == 1 and list(tmp_path.glob("align-*.h5")) and list(tmp_path.glob("align-*.png"))
     cal = json.loads(cals[0].read_text())
-    assert cal["frames"] > 0 and set(cal["play_m"]) == {"C10", "C12.x", "C12.y"}
+    # the short calibration, stamped for reuse (the nn policy approaches from below: no play to measure)
+    assert cal["frames"] == 16 and cal["play_m"] == {} and cal["instrument"] == "twin" and cal["method"] == "short"
     from beamloop.controller.run.record import read_run
 
     run = read_run(next(tmp_path.glob("align-*.h5")))
@@ -78,3 +80,8 @@ def test_main_job_default_nn_aligns_the_embedded_twin(tmp_path):
     assert 4 <= n_frames <= 16
     bad = CliRunner().invoke(app, ["align", "--quiet", "--calibration", str(tmp_path / "nope.json")])
     assert bad.exit_code != 0 and "calibration" in bad.output
+    other = tmp_path / "usim-cal.json"   # the same file said to be measured on another instrument
+    other.write_text(json.dumps({**cal, "instrument": "usim"}))
+    bad = CliRunner().invoke(app, ["align", "--quiet", "--seed", "5", "--out", str(tmp_path / "c"),
+                                   "--calibration", str(other)])
+    assert bad.exit_code != 0 and "measured on instrument 'usim'" in str(bad.output) + str(bad.exception)

@@ -175,6 +175,7 @@ def test_play_is_measured_and_compensated():
     async def run(play_comp):
         col = EncodedColumn(play)
         pol = NetworkPolicy(estimator=ReadingEstimator(), calibration=cal.gain, play=play_comp, max_frames=40,
+                            approach_from_below=None,
                             tolerance={"C10": 5e-9, "C12.x": 5e-9, "C12.y": 5e-9, "C21.x": 100e-9, "C21.y": 100e-9})
         pol.reset(await col.knobs(), dict(col.u), list(AB))
         while (s := pol.propose()) is not None:
@@ -215,3 +216,108 @@ def test_calibration_as_profile_alignment_options():
     assert opts == {"calibration": {"C10": {"C10": 1.0, "C21.x": 0.02}}, "play": {"C10": 8e-9}}
     opts["calibration"]["C10"]["C10"] = 2.0
     assert cal.gain["C10"]["C10"] == 1.0  # a copy
+
+
+def test_short_response_measures_coma_crosstalk_in_16_frames_from_below():
+    """The 16-frame calibration: the coma knobs' leak into C1/A1 to 2e-3 despite 40 nm of coma
+    play (every frame approached from below), no play measured, nominal columns, knobs put back."""
+    from beamloop.controller.estimation.knob_calibration import short_response
+
+    play = {"C10": 8e-9, "C12.x": 4e-9, "C12.y": 4e-9, "C21.x": 40e-9, "C21.y": 40e-9}
+    col = EncodedColumn(play)
+    cal = asyncio.run(short_response(col, ReadingEstimator(), instrument="bench-column"))
+    assert cal.frames == 16 and cal.method == "short" and cal.play_m == {}
+    for i, a in enumerate(AB[:3]):
+        for j, k in enumerate(("C21.x", "C21.y")):
+            assert cal.gain[a][k] == pytest.approx(G_TRUE[i, 3 + j], abs=2e-4)  # 2 h = 2 % of 2 s would be off
+    assert cal.gain["C10"]["C12.x"] == 0.0 and cal.gain["C12.x"]["C12.x"] == 1.0
+    assert col.u == {k: 0.0 for k in AB}
+    assert all(col.eff[k] == pytest.approx(col.u[k] - play[k]) for k in ("C10", "C21.x", "C21.y"))  # moved: from below
+    response_matrix(cal.gain, list(AB), list(AB))
+
+
+def test_approach_refuses_a_play_measurement():
+    with pytest.raises(ValueError, match="play_repeats=0"):
+        asyncio.run(measure_response(EncodedColumn(), ReadingEstimator(), ["C21.x"], approach=0.01))
+
+
+def _run_policy_through_loop_waypoints(col, pol):
+    """Drive ``pol`` as the alignment loop does: the policy's approach waypoints before each
+    proposal and its final approach before the result."""
+    async def run():
+        pol.reset(await col.knobs(), dict(col.u), list(AB))
+        while (s := pol.propose()) is not None:
+            for way in pol.approach(dict(s)):
+                await col.set(way)
+            await col.set(s)
+            pol.observe(s, await col.acquire())
+        target = pol.result()
+        for way in pol.final_approach():
+            await col.set(way)
+        await col.set(target)
+        return col.truth()
+    return asyncio.run(run())
+
+
+def test_approach_from_below_makes_play_harmless_without_measuring_it():
+    """With the play unknown to the policy: approached from below, C1/A1 end within 1.5 nm of
+    zero; with approach_from_below=None (and no play compensation) C1 ends ~ one play width off."""
+    from beamloop.controller.policies.nn import NetworkPolicy
+
+    play = {"C10": 8e-9, "C12.x": 4e-9, "C12.y": 4e-9, "C21.x": 40e-9, "C21.y": 40e-9}
+    cal = asyncio.run(measure_response(EncodedColumn(), ReadingEstimator(), list(AB), repeats=2))
+    tol = {"C10": 5e-9, "C12.x": 5e-9, "C12.y": 5e-9, "C21.x": 100e-9, "C21.y": 100e-9}
+    below = _run_policy_through_loop_waypoints(EncodedColumn(play), NetworkPolicy(
+        estimator=ReadingEstimator(), calibration=cal.gain, max_frames=40, tolerance=tol))
+    raw = _run_policy_through_loop_waypoints(EncodedColumn(play), NetworkPolicy(
+        estimator=ReadingEstimator(), calibration=cal.gain, max_frames=40, tolerance=tol, approach_from_below=None))
+    assert np.all(np.abs(below[:3]) < 1.5e-9)
+    assert np.max(np.abs(raw[:3])) > 4e-9
+
+
+def test_nn_waypoints_only_for_downward_moves_inside_the_limits():
+    from beamloop.controller.policies.nn import NetworkPolicy
+
+    col = EncodedColumn()
+    knobs = asyncio.run(col.knobs())
+    pol = NetworkPolicy(estimator=ReadingEstimator(), approach_from_below=0.01)
+    pol.reset(knobs, dict(col.u), list(AB))
+    s = pol.propose()
+    (way,) = pol.approach(dict(s))  # first move: every knob from below
+    for k in AB:
+        assert way[k] == pytest.approx(max(s[k] - 0.01 * 2 * LIMITS[k], -LIMITS[k]))
+    pol.observe(s, asyncio.run(col.acquire()))
+    s2 = pol.propose()  # second frame of the pair: only the focus moves, upwards
+    assert s2["C10"] > s["C10"] and pol.approach(dict(s2)) == []
+    with pytest.raises(ValueError, match="approach_from_below"):
+        NetworkPolicy(estimator=ReadingEstimator(), approach_from_below=2.0).reset(knobs, dict(col.u), list(AB))
+
+
+def test_saved_calibration_carries_provenance_and_is_refused_elsewhere(tmp_path):
+    from beamloop.controller.estimation.knob_calibration import CalibrationMismatchError, short_response
+
+    col = EncodedColumn()
+    cal = asyncio.run(short_response(col, ReadingEstimator(), instrument="column-a"))
+    again = ResponseCalibration.load(cal.save(tmp_path / "cal.json"))
+    assert again.instrument == "column-a" and again.knobs == {k: k for k in AB} and again.method == "short"
+    assert again.measured_at.endswith("Z") and again.approach == 0.01 and "metres" in json_units(tmp_path / "cal.json")
+    knobs = asyncio.run(col.knobs())
+    again.check_for("column-a", knobs)  # the same instrument and knobs: accepted
+    again.check_for(None, knobs)        # instrument unknown (a remote server): the knobs still match
+    with pytest.raises(CalibrationMismatchError, match="measured on instrument 'column-a'.*this is 'column-b'"):
+        again.check_for("column-b", knobs)
+    fewer = {k: v for k, v in knobs.items() if k != "C21.y"}
+    with pytest.raises(CalibrationMismatchError, match=r"not on the instrument: \['C21.y'\]"):
+        again.check_for("column-a", fewer)
+    with pytest.raises(CalibrationMismatchError, match="C21.x drives C21.x in the file, C21.y here"):
+        again.check_for("column-a", {**{k: k for k in AB}, "C21.x": "C21.y"})
+    old = tmp_path / "old.json"  # a file from before provenance was saved
+    old.write_text('{"gain": {"C10": {"C10": 1.0}}}')
+    with pytest.raises(CalibrationMismatchError, match="names no instrument"):
+        ResponseCalibration.load(old).check_for("column-a", knobs)
+
+
+def json_units(path):
+    import json
+
+    return json.loads(path.read_text())["units"]
