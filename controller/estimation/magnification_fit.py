@@ -54,7 +54,9 @@ class FitConfig:
     A1x then changes sign in image axes), ``"yx"`` when rows are y (numpy images of Nion/usim);
     grid: starts per axis of the multi-start search; unresolved_fraction: a frame without resolvable
     speckle says its speckle is finer than the camera in every direction: the model's narrower width
-    there must be at least this fraction of ``w_cam`` (a one-sided residual)."""
+    there must be at least this fraction of ``w_cam`` (a one-sided residual); loss: scipy's
+    ``least_squares`` loss on the normalised residuals (``"linear"``: plain least squares,
+    ``"soft_l1"``: a frame the model does not describe, e.g. an unflagged unresolved one, pulls less)."""
 
     camera_width: float = 0.16
     floor_width: float = 0.025
@@ -64,6 +66,7 @@ class FitConfig:
     camera_axes: str = "xy"
     grid: int = 9
     unresolved_fraction: float = 0.7
+    loss: str = "linear"
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def fit_focus(settings_m: np.ndarray, covariances: np.ndarray, aberrations: list
     first = np.array([np.sum(_residuals(p, *args) ** 2) for p in p0])
     sols = []
     for i in np.argsort(first)[: max(4, cfg.grid)]:
-        r = least_squares(_residuals, np.clip(p0[i], bounds_lo, bounds_hi), args=args,
+        r = least_squares(_residuals, np.clip(p0[i], bounds_lo, bounds_hi), args=args, loss=cfg.loss, f_scale=2.0,
                           bounds=(bounds_lo, bounds_hi), x_scale="jac", max_nfev=200)
         sols.append((2.0 * r.cost, r.x))
     sols.sort(key=lambda t: t[0])

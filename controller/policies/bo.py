@@ -96,7 +96,8 @@ class BOPolicyConfig:
     override). stop_rule ``"model"``: with the model on, the run stops when a frame taken at the
     model's focus leaves the refitted focus within ``model_stop_m`` (m, Euclidean) of it (no cost
     threshold: ``stop_cost`` is not used); with the model off it is ``"cost"``. camera_axes / camera_width / floor_width: the model's
-    camera orientation and prior widths (:class:`~beamloop.controller.estimation.magnification_fit.FitConfig`).
+    camera orientation and prior widths, model_loss its least-squares loss
+    (:class:`~beamloop.controller.estimation.magnification_fit.FitConfig`).
     """
 
     windows: dict[str, float] = field(default_factory=dict)
@@ -130,6 +131,7 @@ class BOPolicyConfig:
     camera_axes: str = "xy"
     camera_width: float = FitConfig.camera_width
     floor_width: float = FitConfig.floor_width
+    model_loss: str = FitConfig.loss
 
 
 class BayesOptPolicy(AlignmentPolicy):
@@ -227,7 +229,8 @@ class BayesOptPolicy(AlignmentPolicy):
         bad = [a for a, b in zip(self.axes, aberr) if b not in LINEAR_ABERRATIONS]
         if bad:
             raise ValueError(f"model: 'magnification' covers knobs of C10, C12.x, C12.y only, not {bad}")
-        fit = FitConfig(camera_width=c.camera_width, floor_width=c.floor_width, camera_axes=c.camera_axes)
+        fit = FitConfig(camera_width=c.camera_width, floor_width=c.floor_width, camera_axes=c.camera_axes,
+                        loss=c.model_loss)
         self._mag = MagnificationSteps(aberr, self.lo, self.hi, c.model_stop_m, fit)
         k = aberr.index("C10") if "C10" in aberr else 0
         x0 = np.array([self.start[a] for a in self.axes])
