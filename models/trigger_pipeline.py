@@ -65,8 +65,8 @@ def baseline_v1(weights_dir: str | Path, train_path: Path, test_path: Path, fars
 
 def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: int = 64, epochs: int = 200,
         workers: int = 2, max_train_seconds: float = 240.0, fars=FARS, seed: int = 0,
-        n_test: int = 128, hidden: tuple[int, ...] = (16, 8), before_dir: str | Path | None = None,
-        threads: int = 1, progress=print, features_version: int = 2, train_seed: int | None = None) -> dict:
+        n_test: int = 128, hidden: tuple[int, ...] = (16,), before_dir: str | Path | None = None,
+        threads: int = 1, progress=print, features_version: int = 3, train_seed: int | None = None) -> dict:
     """Streams ``train_<n>_s<seed+1>``, ``val_<n>_s<seed+2>`` (early stopping), ``test_<n>_s<seed+4>``
     (held-out figures) as raw frames in ``data_dir`` (reused if present), features ``features_version``
     (3: ``[rb, rb2]``, 2: ``[le, rb]``; docs/trigger_features.md), QAT MLP. ``train_seed`` (default

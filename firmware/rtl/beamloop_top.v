@@ -15,7 +15,7 @@ module beamloop_top #(
     parameter integer SHIFT = 4,              // reset values of the run-time shift registers
     parameter integer DSHIFT = 4,
     parameter integer OUT_W = 16,
-    parameter integer FEATURES = 2,           // trigger network input version (docs/trigger_features.md)
+    parameter integer FEATURES = 3,           // trigger network input version (docs/trigger_features.md; 3 = v3, the committed net)
     parameter integer EV_DEPTH = 8,
     // command link / DACs
     parameter integer CLKS_PER_BIT = 868,     // 100 MHz / 115200 baud

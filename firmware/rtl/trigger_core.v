@@ -6,7 +6,7 @@
 // lq(v) = 8*floor(log2 v) + the 3 bits below the leading one (0 for v <= 1). Frames whose E is
 // not valid (first frame, frame after a dropped one) give le = rb = 0 and leave B unchanged.
 // Packed as 32 bytes (input 0 in the least significant byte: le[0..15], then rb[0..15]) into
-// the network (FEATURES = 2, the default). FEATURES = 3 (v3): the same treatment of E2[k] (change
+// the network (FEATURES = 2). FEATURES = 3 (v3, the default since session 6): the same treatment of E2[k] (change
 // energy against two frames back, its own baseline B2[k], valid flag e2valid) and the bytes
 // rb[0..15] (of E), then rb2[k] = sat_s8(lq(E2[k]) - lq(B2[k])) (all signed). FEATURES = 1 keeps the v1 input (network before issue 13):
 //   a[k] = sat_u8(S[k] >> shift), d[k] = sat_s8((S[k] - S_prev[k]) >>> dshift).
@@ -20,8 +20,8 @@
 module trigger_core #(
     parameter integer R = 16,            // fixed by the network: 16 sums -> 32 inputs
     parameter integer OUT_W = 16,
-    parameter integer FEATURES = 2,      // network input version: 1 = a[k], d[k]; 2 = le[k], rb[k] (default);
-                                         // 3 = rb[k] of E, rb2[k] of E2 (two frames back)
+    parameter integer FEATURES = 3,      // network input version: 1 = a[k], d[k]; 2 = le[k], rb[k];
+                                         // 3 = rb[k] of E, rb2[k] of E2 (two frames back; default since session 6)
     parameter integer BSHIFT = 3         // v2 baseline time constant 2^BSHIFT frames
 ) (
     input  wire                    clk,

@@ -1,8 +1,9 @@
 // trigger_net_placeholder -- PLACEHOLDER, NOT THE TRAINED NETWORK.
 // Same ports as the da4ml-generated `trigger_net` (firmware/rtl/trigger_net.v, from hls/):
-// 32 8-bit inputs (input 0 in the least significant byte; inputs 0..15 unsigned le[k],
-// 16..31 signed rb[k]), one signed score, fixed LATENCY. Its fixed linear score is
-// score = sum_k rb[k] (change energy against its running baseline, log2 units), so the
+// 32 8-bit inputs (input 0 in the least significant byte; v2: 0..15 unsigned le[k], 16..31
+// signed rb[k]; v3: 0..15 rb[k], 16..31 rb2[k], all signed), one signed score, fixed LATENCY.
+// Its fixed linear score is score = sum of the signed bytes 16..31 (v2: rb[k]; v3: rb2[k],
+// change energies against their running baselines, log2 units), so the
 // trigger path can be built and tested end to end before the real network exists.
 // trigger_core uses it unless BEAMLOOP_TRIGGER_NET_REAL is defined.
 `default_nettype none

@@ -10,7 +10,7 @@ module trigger_path #(
     parameter integer RB = 5,
     parameter MAP_FILE = "region_map_64x64.hex",
     parameter integer OUT_W = 16,
-    parameter integer FEATURES = 2          // trigger network input version (trigger_core; 3 adds E2 in feature_extract)
+    parameter integer FEATURES = 3          // trigger network input version (trigger_core; 3 adds E2 in feature_extract)
 ) (
     input  wire             clk,
     input  wire             rst,

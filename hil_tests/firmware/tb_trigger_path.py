@@ -26,7 +26,7 @@ W = H = 64
 SHIFT, DSHIFT = int(os.environ["BL_SHIFT"]), int(os.environ["BL_DSHIFT"])
 MAP = read_hex(os.environ["BL_MAP"], W, H)
 REAL_NET = os.environ.get("BL_REAL_NET") == "1"
-FEATURES = int(os.environ.get("BL_FEATURES", "2"))   # trigger_core FEATURES (network input version)
+FEATURES = int(os.environ.get("BL_FEATURES", "3"))   # trigger_core FEATURES (network input version; RTL default 3)
 
 
 def make_frames(rng: np.random.Generator, n: int) -> list[np.ndarray]:

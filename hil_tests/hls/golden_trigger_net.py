@@ -1,7 +1,7 @@
 """Golden model of ``trigger_net``: the trained PyTorch network on the RTL's byte encoding.
 
-``trigger_net`` takes 32 bytes (input k in bits [8k+7:8k]); inputs 0..15 are unsigned ``a[k]``,
-16..31 signed ``d[k]`` (docs/trigger_features.md). Its output word is the network score in
+``trigger_net`` takes 32 bytes (input k in bits [8k+7:8k]); features v1/v2: inputs 0..15 unsigned,
+16..31 signed; v3: all signed (the wrapper says which: :func:`signed_inputs`; docs/trigger_features.md). Its output word is the network score in
 fixed point: ``out_data = score * 2**OUT_FRAC`` exactly (bit-exact, no rounding).
 """
 
@@ -16,10 +16,17 @@ N_IN = 32
 SIGNED = np.arange(N_IN) >= 16
 
 
-def random_features(n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` feature vectors covering the byte ranges: a[k] in 0..255, d[k] in -128..127 (with extremes)."""
-    lo = np.where(SIGNED, -128, 0)
-    hi = np.where(SIGNED, 127, 255)
+def signed_inputs(wrapper: Path) -> np.ndarray:
+    """Which inputs the generated wrapper sign-extends ("inputs LO..HI are two's complement bytes")."""
+    m = re.search(r"inputs (\d+)\.\.(\d+) are two's complement", Path(wrapper).read_text())
+    lo, hi = (int(m.group(1)), int(m.group(2))) if m else (16, 31)
+    return (np.arange(N_IN) >= lo) & (np.arange(N_IN) <= hi)
+
+
+def random_features(n: int, rng: np.random.Generator, signed: np.ndarray = SIGNED) -> np.ndarray:
+    """``n`` feature vectors covering the byte ranges: unsigned inputs 0..255, signed -128..127 (with extremes)."""
+    lo = np.where(signed, -128, 0)
+    hi = np.where(signed, 127, 255)
     x = rng.integers(lo, hi + 1, size=(n, N_IN))
     if n >= 2:
         x[0], x[1] = lo, hi

@@ -45,7 +45,7 @@ def _run(sources: list[Path], module, n: int, tag: str, seed: int = 7) -> None:
     if str(HERE) not in sys.path:
         sys.path.insert(0, str(HERE))  # the runner passes sys.path on as PYTHONPATH (tb_trigger_net)
     params = golden.wrapper_params(sources[0])
-    x = golden.random_features(n, np.random.default_rng(seed))
+    x = golden.random_features(n, np.random.default_rng(seed), golden.signed_inputs(sources[0]))
     exp = golden.expected_words(module, x, params["OUT_FRAC"])
     base = Path(os.environ.get("BEAMLOOP_SIM_BUILD", Path(tempfile.gettempdir()) / f"beamloop_sim_{os.getuid()}"))
     build = base / f"hls_{tag}"
