@@ -45,7 +45,10 @@ __all__ = ["FIT_TERMS", "PairGeometry", "PairFit", "PairRegistrationError", "ray
 
 #: aberrations the registration fits (metres), Nion / Krivanek names
 FIT_TERMS = ("C10", "C12.x", "C12.y", "C21.x", "C21.y", "C23.x", "C23.y", "C30")
-_SCALE = np.array([1e-7, 1e-7, 1e-7, 1e-6, 1e-6, 1e-6, 1e-6, 1e-4])   # typical sizes (m), for the solver
+#: nuisance parameters fitted with them: the optical axis's position on the grid (rad)
+AXIS_TERMS = ("axis.x", "axis.y")
+_NT = len(FIT_TERMS)
+_SCALE = np.array([1e-7, 1e-7, 1e-7, 1e-6, 1e-6, 1e-6, 1e-6, 1e-4, 1e-3, 1e-3])   # typical sizes (m, rad)
 
 
 class PairRegistrationError(ValueError):
@@ -192,11 +195,12 @@ def _residual_fn(i1s, i2s, lit1, sel, tx2, ty2, d1, d2, geom, fit_mask, fixed=No
     v2 = i2s[sel]
 
     def full(p):
-        c = np.zeros(len(FIT_TERMS)) if fixed is None else fixed.copy()
+        c = np.zeros(len(_SCALE)) if fixed is None else fixed.copy()
         c[fit_mask] = p * _SCALE[fit_mask]
-        x, y = ray_map(c, tx2, ty2, d2)
-        t1x, t1y, conv = _invert(c, x, y, d1)
-        coords = np.stack([t1x / geom.rad_per_px + c0, t1y / geom.rad_per_px + c1])
+        ab, (ax, ay) = c[:_NT], c[_NT:]
+        x, y = ray_map(ab, tx2 - ax, ty2 - ay, d2)
+        t1x, t1y, conv = _invert(ab, x, y, d1)
+        coords = np.stack([(t1x + ax) / geom.rad_per_px + c0, (t1y + ay) / geom.rad_per_px + c1])
         v1 = ndimage.map_coordinates(i1s, coords, order=1, mode="constant", cval=np.nan)
         ok = conv & np.isfinite(v1) & (ndimage.map_coordinates(lit1, coords, order=0, mode="constant", cval=0) > 0)
         w = ok.astype(float)
@@ -215,7 +219,7 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
              terms: tuple[str, ...] = FIT_TERMS[:5], smoothing_px: tuple[float, ...] = (6.0, 3.0, 1.5),
              start_m: dict[str, float] | None = None, lit_fraction: float = 0.3, stride: int = 1,
              grid_points: int = 7, grid_half_width: tuple[float, float] = (1.5, 2.0),
-             accept_residual: float = 0.3) -> PairFit:
+             accept_residual: float = 0.3, fit_axis: bool = True) -> PairFit:
     """Fit the residual aberrations ``terms`` (others held at 0) that warp ``frame1`` (taken at
     focus offset ``offset1_m``) onto ``frame2`` (``offset2_m``). Both frames on ``geom``'s grid.
 
@@ -225,7 +229,9 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
     grid_points / grid_half_width: the coarse exhaustive search (points per term; half-widths in
     typical sizes, 100 nm for the two-fold terms and 1 um for coma), first over (C10, C12) then over
     C21, and, when the result still mismatches by more than ``accept_residual`` (relative rms), in the
-    other order (the better of the two is kept). Raises :class:`PairRegistrationError` naming the problem."""
+    other order (the better of the two is kept); fit_axis: also fit where the optical axis sits on
+    the grid (two nuisance angles, reported in ``info["axis_rad"]``: a camera centre off by a
+    fraction of a pixel otherwise shows up as coma). Raises :class:`PairRegistrationError` naming the problem."""
     f1, f2 = np.asarray(frame1, float), np.asarray(frame2, float)
     if f1.shape != f2.shape or f1.shape != tuple(geom.shape):
         raise PairRegistrationError(f"frames: shapes {f1.shape} and {f2.shape} must both be the grid's {tuple(geom.shape)}")
@@ -234,7 +240,7 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
     unknown = [t for t in terms if t not in FIT_TERMS]
     if unknown:
         raise PairRegistrationError(f"terms: unknown {unknown}; known {FIT_TERMS}")
-    fit_mask = np.array([t in terms for t in FIT_TERMS])
+    fit_mask = np.array([t in terms for t in FIT_TERMS] + [bool(fit_axis)] * len(AXIS_TERMS))
     tx, ty = geom.angles()
     lit = []
     for f in (f1, f2):
@@ -249,12 +255,12 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
         sel &= grid
     if sel.sum() < 64:
         raise PairRegistrationError(f"frames: only {int(sel.sum())} usable pixels in frame 2")
-    p0 = np.array([(start_m or {}).get(t, 0.0) for t in FIT_TERMS]) / _SCALE
+    p0 = np.array([(start_m or {}).get(t, 0.0) for t in FIT_TERMS + AXIS_TERMS]) / _SCALE
     r_px = np.hypot(tx, ty)
     # what frame 2 can see of frame 1: |theta2| < |d1 / d2| x frame 1's lit radius
     reach = min(1.0, abs(offset1_m / offset2_m)) * float(r_px[lit[0].astype(bool)].max())
-    two_fold = fit_mask & np.isin(FIT_TERMS, ("C10", "C12.x", "C12.y"))
-    odd = fit_mask & np.isin(FIT_TERMS, ("C21.x", "C21.y"))
+    two_fold = fit_mask & np.isin(FIT_TERMS + AXIS_TERMS, ("C10", "C12.x", "C12.y"))
+    odd = fit_mask & np.isin(FIT_TERMS + AXIS_TERMS, ("C21.x", "C21.y"))
     info: dict = {"stages": []}
     use = sel & (r_px <= reach)
     if use.sum() < 64:
@@ -270,10 +276,12 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
                 p = _grid(f1, f2, lit[0], coarse, tx, ty, offset1_m, offset2_m, geom, mask, p, smoothing_px[0],
                           half, grid_points)
         stages = []
-        for smooth in smoothing_px:
-            p, cost, fn, scale = _stage(f1, f2, lit[0], use, tx, ty, offset1_m, offset2_m, geom, fit_mask, p, smooth, 0.0)
+        no_axis = fit_mask & ~np.isin(FIT_TERMS + AXIS_TERMS, AXIS_TERMS)
+        schedule = [(sm, no_axis) for sm in smoothing_px] + ([(smoothing_px[-1], fit_mask)] if fit_axis else [])
+        for smooth, mask in schedule:      # the axis (a nuisance) only once the aberrations are in their basin
+            p, cost, fn, scale = _stage(f1, f2, lit[0], use, tx, ty, offset1_m, offset2_m, geom, mask, p, smooth, 0.0)
             stages.append({"smooth_px": smooth, "cost": cost})
-        r, a, n = fn(p[fit_mask])
+        r, a, n = fn(p[mask])
         rel = float(np.sqrt(np.sum(r**2) / max(n, 1)) / scale)
         if best is None or rel < best[0]:
             best = (rel, p, r, a, n, stages)
@@ -281,6 +289,7 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
             break                      # registered: the second search order is only for a lost first try
     rel, p, r, a, n, stages = best
     info["stages"] = stages
-    coeffs = np.zeros(len(FIT_TERMS))
-    coeffs[fit_mask] = p[fit_mask] * _SCALE[fit_mask]
+    full = np.where(fit_mask, p, 0.0) * _SCALE
+    coeffs = full[:_NT]
+    info["axis_rad"] = full[_NT:].tolist()
     return PairFit(coeffs, rel, float(a), int(n), info)
