@@ -19,6 +19,11 @@ nothing there); or, after ``min_pairs_before_fallback`` pairs, if it is lost - i
 ``sigma_fallback`` tolerances, or its estimated residual grew by ``diverge_factor`` after a
 correction (the image is unlike its training data).
 
+Knob play (hysteresis): every frame and the result are reached from below (``approach_from_below``:
+a waypoint under each downward move, no frame), so the play is a constant offset the pair
+estimates absorb and the response calibration need not measure it (16 frames instead of 132,
+:func:`~beamloop.controller.estimation.knob_calibration.short_response`).
+
 Decisions come from the images only (never from the twin's true aberrations). Units: metres.
 """
 
