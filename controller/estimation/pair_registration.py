@@ -45,6 +45,9 @@ __all__ = ["FIT_TERMS", "PairGeometry", "PairFit", "PairRegistrationError", "ray
 
 #: aberrations the registration fits (metres), Nion / Krivanek names
 FIT_TERMS = ("C10", "C12.x", "C12.y", "C21.x", "C21.y", "C23.x", "C23.y", "C30")
+#: beyond these (m) a fit is not trusted (reported as lost, residual_rel = inf): far outside what the
+#: coarse searches cover, such a "match" is a degenerate warp (most of the frame folded away)
+CAPTURE_M = np.array([1.2e-6, 6e-7, 6e-7, 6e-6, 6e-6, 6e-6, 6e-6, 1e-2])
 #: nuisance parameters fitted with them: the optical axis's position on the grid (rad)
 AXIS_TERMS = ("axis.x", "axis.y")
 _NT = len(FIT_TERMS)
@@ -219,7 +222,7 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
              terms: tuple[str, ...] = FIT_TERMS[:5], smoothing_px: tuple[float, ...] = (6.0, 3.0, 1.5),
              start_m: dict[str, float] | None = None, lit_fraction: float = 0.3, stride: int = 1,
              grid_points: int = 7, grid_half_width: tuple[float, float] = (1.5, 2.0),
-             accept_residual: float = 0.3, fit_axis: bool = True) -> PairFit:
+             accept_residual: float = 0.3, fit_axis: bool = True, focus_search_m: float = 600e-9) -> PairFit:
     """Fit the residual aberrations ``terms`` (others held at 0) that warp ``frame1`` (taken at
     focus offset ``offset1_m``) onto ``frame2`` (``offset2_m``). Both frames on ``geom``'s grid.
 
@@ -231,7 +234,8 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
     C21, and, when the result still mismatches by more than ``accept_residual`` (relative rms), in the
     other order (the better of the two is kept); fit_axis: also fit where the optical axis sits on
     the grid (two nuisance angles, reported in ``info["axis_rad"]``: a camera centre off by a
-    fraction of a pixel otherwise shows up as coma). Raises :class:`PairRegistrationError` naming the problem."""
+    fraction of a pixel otherwise shows up as coma); focus_search_m: before the grids, C10 alone is
+    searched over +-this (m) in 50 nm steps (an instrument may start far from focus). Raises :class:`PairRegistrationError` naming the problem."""
     f1, f2 = np.asarray(frame1, float), np.asarray(frame2, float)
     if f1.shape != f2.shape or f1.shape != tuple(geom.shape):
         raise PairRegistrationError(f"frames: shapes {f1.shape} and {f2.shape} must both be the grid's {tuple(geom.shape)}")
@@ -259,6 +263,7 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
     r_px = np.hypot(tx, ty)
     # what frame 2 can see of frame 1: |theta2| < |d1 / d2| x frame 1's lit radius
     reach = min(1.0, abs(offset1_m / offset2_m)) * float(r_px[lit[0].astype(bool)].max())
+    focus = fit_mask & np.isin(FIT_TERMS + AXIS_TERMS, ("C10",))
     two_fold = fit_mask & np.isin(FIT_TERMS + AXIS_TERMS, ("C10", "C12.x", "C12.y"))
     odd = fit_mask & np.isin(FIT_TERMS + AXIS_TERMS, ("C21.x", "C21.y"))
     info: dict = {"stages": []}
@@ -266,10 +271,16 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
     if use.sum() < 64:
         raise PairRegistrationError(f"frames: only {int(use.sum())} usable pixels where frame 2 sees frame 1")
     orders = [(two_fold, odd), (odd, two_fold)] if grid_points else [()]
+    coarse = use & _stride_mask(use.shape, 2)
+    origins = [p0]
+    if focus_search_m and fit_mask[0] and grid_points:   # an instrument can start far from focus
+        wide = _grid(f1, f2, lit[0], coarse, tx, ty, offset1_m, offset2_m, geom, focus, p0, smoothing_px[0],
+                     focus_search_m / _SCALE[0], int(round(2 * focus_search_m / 50e-9)) + 1)
+        if abs(wide[0] - p0[0]) * _SCALE[0] > grid_half_width[0] * _SCALE[0]:
+            origins.append(wide)           # outside the first grid: try from there too
     best = None
-    for order in orders:
-        p = p0.copy()
-        coarse = use & _stride_mask(use.shape, 2)
+    for origin, order in ((o, od) for o in origins for od in orders):
+        p = origin.copy()
         for mask in order:
             if mask.any():
                 half = grid_half_width[0] if mask is two_fold else grid_half_width[1]
@@ -283,10 +294,12 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
             stages.append({"smooth_px": smooth, "cost": cost})
         r, a, n = fn(p[mask])
         rel = float(np.sqrt(np.sum(r**2) / max(n, 1)) / scale)
+        if n < 0.1 * use.sum() or np.any(np.abs(np.where(fit_mask, p, 0.0) * _SCALE)[:_NT] > CAPTURE_M):
+            rel = np.inf               # most pixels thrown out of frame 1, or beyond the capture range: not a match
         if best is None or rel < best[0]:
             best = (rel, p, r, a, n, stages)
         if rel <= accept_residual:
-            break                      # registered: the second search order is only for a lost first try
+            break                      # registered: the other orders / origins are only for a lost first try
     rel, p, r, a, n, stages = best
     info["stages"] = stages
     full = np.where(fit_mask, p, 0.0) * _SCALE

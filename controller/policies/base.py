@@ -53,7 +53,9 @@ class PolicySpec:
     policy wants the knobs' measured response/play (``calibration``/``play`` options,
     :mod:`beamloop.controller.estimation.knob_calibration`) before it runs; calibrates_stop_cost:
     its stop threshold is a cost that should be calibrated on the instrument when not given; needs_camera: it
-    takes the instrument's camera geometry as the ``camera`` option;
+    takes the instrument's camera geometry as the ``camera`` option; measures_residual: its stop rule
+    measures the residual on the instrument (metres), so the job's Fourier-ellipse before/after check
+    (meaningless on samples like usim's flakes, docs/alignment.md) is not applied;
     cost_label: what its :attr:`StepReport.cost` is, for tables and plots; takes_windows: it accepts
     a ``windows`` option (search half-widths, m); options: ``options(axes,
     max_frames, stop_cost, camera_gain) -> dict`` keyword options for the factory (None = not given).
@@ -65,6 +67,7 @@ class PolicySpec:
     cost_label: str = "cost"
     takes_windows: bool = False  # accepts ``windows`` (search half-widths per knob/aberration, m)
     needs_camera: bool = False   # takes ``camera`` (a CameraGeometry): the instrument session passes its profile's
+    measures_residual: bool = False  # its stop rule measures the residual itself (metres): no ellipse before/after check
     options: Callable[..., dict[str, Any]] | None = None
 
     def make_options(self, axes: list[str], max_frames: int | None = None, stop_cost: float | None = None,

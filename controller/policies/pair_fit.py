@@ -7,7 +7,11 @@ through the instrument's camera geometry, fits the residual aberrations at ``x``
 frame onto the other, and moves the aligned knobs by ``-G^-1 r`` (``G`` the knobs' response
 matrix, ``calibration``; identity if not given: knob ``k`` drives ``KnobInfo.aberration``). It
 stops when a pair measures every aligned residual within ``tolerance`` (it still applies that
-last, small correction) or after ``max_pairs`` pairs.
+last, small correction) or after ``max_pairs`` pairs. A pair the five-term fit cannot register
+(relative mismatch above ``lost_residual``: far from focus, a caustic inside a frame) is refitted
+for the focus alone; only that is corrected, and the next pair measures everything again. If
+the focus alone does not register either, nothing moves and the next pair is taken on the other
+side of focus (``+D``, ``-2 D``): a frame with a caustic inside does not map point to point.
 
 Where it works: sample features resolved on the camera at both offsets (a geometric shadow
 image: nionswift-usim, thick films, crystal edges at a few hundred nm of defocus). On the
@@ -52,6 +56,7 @@ class PairFitConfig:
     tolerance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
     calibration: list | None = None       # (n_axes x n_axes) knob -> aberration response, axes order
     stride: int = 2
+    lost_residual: float = 0.3            # relative mismatch above which a five-term fit is not trusted
 
 
 class PairFitPolicy(AlignmentPolicy):
@@ -88,6 +93,7 @@ class PairFitPolicy(AlignmentPolicy):
         if g.shape != (n, n):
             raise PairFitSetupError(f"calibration: need a {n}x{n} response matrix for axes {self.axes}, got {g.shape}")
         self._ginv = np.linalg.inv(g)
+        self._mirror = False
         self.base = {k: float(start[k]) for k in set(self.axes) | {self.cfg.focus_knob}}
         self._offsets = self._pair_offsets()
         self._frames: list[tuple[float, np.ndarray]] = []
@@ -95,12 +101,15 @@ class PairFitPolicy(AlignmentPolicy):
         self._last_base = self.base[self.cfg.focus_knob]
         self.pairs = 0
         self._best = dict(self.base)
+        self._start = dict(self.base)
+        self._measured: list[tuple[float, dict[str, float]]] = []
         self.history = []
 
     def _pair_offsets(self) -> tuple[float, float]:
         d, r, f = self.cfg.defocus_m, self.cfg.ratio, self.cfg.focus_knob
         lim = self.knobs[f]
-        for d1, d2 in ((-d, r * d), (d, -r * d)):
+        sides = ((-d, r * d), (d, -r * d))
+        for d1, d2 in (sides[::-1] if self._mirror else sides):
             if all(lim.minimum <= self.base[f] + o <= lim.maximum for o in (d1, d2)):
                 return d1, d2
         raise PairFitSetupError(f"{f}: the pair offsets -/+{d:.3g} m x (1, {r}) leave the knob's limits "
@@ -143,48 +152,70 @@ class PairFitPolicy(AlignmentPolicy):
             fit = fit_pair(f1, f2, d1, d2, self._geom, terms=tuple(dict.fromkeys(("C10", *self.ab_names))),
                            stride=self.cfg.stride)
         except PairRegistrationError as exc:
-            self.stop(f"pair {self.pairs} could not be registered: {exc}", converged=False)
+            self._give_up(f"pair {self.pairs} could not be registered: {exc}")
             return StepReport(info={"error": str(exc)})
+        recovery = lost = False
+        if fit.residual_rel > self.cfg.lost_residual and "C10" in self.ab_names:
+            # lost (far from focus, a caustic in a frame): take the focus alone if that registers;
+            # if not either, move nothing and take the next pair on the other side of focus
+            focus = fit_pair(f1, f2, d1, d2, self._geom, terms=("C10",), stride=self.cfg.stride)
+            if focus.residual_rel <= self.cfg.lost_residual:
+                fit, recovery = focus, True
+            else:
+                lost = True
+                self._mirror = not self._mirror
         est = fit.as_dict()
-        r = np.array([est[n] for n in self.ab_names])
+        keep = (lambda n: False) if lost else (lambda n: n == "C10" or not recovery)
+        r = np.array([est[n] if keep(n) else 0.0 for n in self.ab_names])
         step = -self._ginv @ r
         new = dict(self.base)
         for a, dv in zip(self.axes, step):
             new[a] = self.base[a] + float(dv)
-        within = all(abs(est[n]) <= self.cfg.tolerance.get(n, np.inf) for n in self.ab_names)
+        rms = float(np.sqrt(np.mean([(est[n] / self.cfg.tolerance.get(n, 1.0)) ** 2 for n in self.ab_names])))
+        registered = not (recovery or lost)
+        if registered:
+            self._measured.append((rms, dict(self.base)))
+        within = registered and all(abs(est[n]) <= self.cfg.tolerance.get(n, np.inf) for n in self.ab_names)
         self.history.append({"pair": self.pairs, "estimate_m": {n: est[n] for n in self.ab_names},
-                             "residual_rel": fit.residual_rel})
+                             "residual_rel": fit.residual_rel, "focus_only": recovery,
+                             "lost": lost})
         out_of_range = [a for a in self.axes if not self.knobs[a].minimum <= new[a] <= self.knobs[a].maximum]
         if out_of_range:
-            # a correction beyond a knob's limits is not clipped: stop at the measured setting
-            self._best = dict(self.base)
-            self.stop(f"the correction would take {out_of_range} beyond their limits; left at the measured setting",
-                      converged=False)
+            # a correction beyond a knob's limits is not clipped
+            self._give_up(f"the correction would take {out_of_range} beyond their limits")
         else:
+            last_is_best = registered and rms <= min(m[0] for m in self._measured)
             self.base = new
             self._best = dict(new)
             if within:
                 self.stop(f"pair {self.pairs} measured every residual within tolerance", converged=True)
             elif self.pairs >= self.cfg.max_pairs:
-                self.stop(f"max_pairs ({self.cfg.max_pairs}) reached", converged=False)
+                self._give_up(f"max_pairs ({self.cfg.max_pairs}) reached", keep_last=last_is_best)
             else:
                 try:
                     self._offsets = self._pair_offsets()
                 except PairFitSetupError as exc:
-                    self.stop(str(exc), converged=False)
-        rms = float(np.sqrt(np.mean([(est[n] / self.cfg.tolerance.get(n, 1.0)) ** 2 for n in self.ab_names])))
+                    self._give_up(str(exc))
         return StepReport(cost=rms, estimate={a: self._best[a] for a in self.axes},
                           info={"estimate_m": {n: est[n] for n in self.ab_names}, "residual_rel": fit.residual_rel,
                                 "gain": fit.gain})
+
+    def _give_up(self, reason: str, keep_last: bool = False) -> None:
+        """Stop unconverged at the best *measured* setting: the one whose pair measured the smallest
+        residual (or the last correction, when its pair was that one); the start if no pair registered."""
+        if not keep_last:
+            self._best = dict(min(self._measured, key=lambda m: m[0])[1]) if self._measured else dict(self._start)
+            reason += "; left at the best measured setting" if self._measured else "; left at the start"
+        self.stop(reason, converged=False)
 
     def result(self) -> dict[str, float]:
         return {a: self._best[a] for a in self.axes}
 
 
 def _options(axes, max_frames, stop_cost, camera_gain) -> dict:
-    return {"max_frames": max_frames} if max_frames else {}
+    return {"max_frames": max_frames or 2 * PairFitConfig.max_pairs}
 
 
 SPEC = PolicySpec(default_axes=("C10", "C12.x", "C12.y", "C21.x", "C21.y"), cost_label="pair-measured residual / tolerance (rms)",
-                  takes_windows=True, needs_camera=True, options=_options)
+                  takes_windows=True, needs_camera=True, measures_residual=True, options=_options)
 register_policy("pairfit", lambda **kw: PairFitPolicy(**kw), seeded=True, spec=SPEC)

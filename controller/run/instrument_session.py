@@ -25,6 +25,7 @@ import numpy as np
 from beamloop.controller.estimation.knob_calibration import CalibrationMismatchError
 from beamloop.controller.instruments.open import open_instrument
 from beamloop.controller.instruments.profile import ProfileError, load_profile
+from beamloop.controller.policies.registry import policy_spec
 from beamloop.controller.run.instrument_options import policy_options_for
 from beamloop.controller.run.job import JobConfig, JobOutcome, random_start, run_job
 from beamloop.controller.run.response_step import response_for_policy
@@ -72,7 +73,8 @@ async def run_instrument_session(req: AlignRequest, instrument: str | Path, on_e
         cfg = JobConfig(axes=axes, policy=req.policy, policy_options=options,
                         max_frames=loop_frame_cap(req, options), out_dir=req.out,
                         source=f"instrument profile {profile.name} ({opened.note or profile.kind})", seed=req.seed,
-                        instrument=instrument_record(profile, opened.note), listeners=list(req.listeners))
+                        instrument=instrument_record(profile, opened.note), listeners=list(req.listeners),
+                        keep_if_better=not policy_spec(req.policy).measures_residual)
         if offsets:
             cfg.events.append({"kind": "misaligned_start", "message": "simulator misalignment hidden (oracle)",
                                "offsets": offsets})

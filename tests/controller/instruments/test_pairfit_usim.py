@@ -75,3 +75,24 @@ def test_pair_offsets_flip_side_near_a_focus_limit_and_refuse_when_neither_fits(
     assert pol.propose()["C10"] == pytest.approx(1.9e-6)
     with pytest.raises(PairFitSetupError, match="limits"):
         pol.reset({"C10": KnobInfo("C10", "m", -5e-7, 5e-7, "C10")}, {"C10": 0.0}, ["C10"])
+
+
+def test_pairs_that_never_register_leave_the_knobs_at_the_start():
+    """Frames with no common sample (independent noise): every pair is lost, nothing is corrected,
+    the pair side alternates, and the result is the start setting."""
+    from beamloop.controller.core.backend import Frame, KnobInfo
+    from beamloop.controller.policies.pair_fit import PairFitPolicy
+
+    rng = np.random.default_rng(0)
+    pol = PairFitPolicy(camera=PROFILE.camera.geometry(), max_pairs=2)
+    knobs = {a: KnobInfo(a, "m", -2e-6, 2e-6, a) for a in AXES}
+    start = {"C10": 1e-7, "C12.x": 2e-8, "C12.y": 0.0, "C21.x": 0.0, "C21.y": 0.0}
+    pol.reset(knobs, start, AXES)
+    sides = []
+    while (s := pol.propose()) is not None:
+        sides.append(s["C10"] - pol.base["C10"])
+        img = 1000 + 300 * rng.standard_normal(PROFILE.camera.size_px)
+        pol.observe({**start, **s}, Frame(img, 0, 0.0))
+    assert not pol.converged and "left at the start" in pol.stop_reason
+    assert pol.result() == {a: start[a] for a in AXES}
+    assert np.sign(sides[0]) != np.sign(sides[2])                   # the second pair on the other side
