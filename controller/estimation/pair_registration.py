@@ -132,19 +132,7 @@ class PairFit:
         return dict(zip(FIT_TERMS, map(float, self.coeffs_m)))
 
 
-def _starts(p0: np.ndarray, fit_mask: np.ndarray, spread: float) -> list[np.ndarray]:
-    """Starting points of the coarsest stage: the guess, and +-``spread`` typical sizes along each term."""
-    out = [p0]
-    if spread > 0:
-        for j in range(len(p0)):
-            for sgn in (-1.0, 1.0):
-                q = p0.copy()
-                q[j] += sgn * spread
-                out.append(q)
-    return out
-
-
-def _stage(f1, f2, lit1, use, tx, ty, d1, d2, geom, mask, p, smooth, spread):
+def _stage(f1, f2, lit1, use, tx, ty, d1, d2, geom, mask, p, smooth):
     """One least-squares stage over the pixels ``use`` and the terms ``mask``; the others stay at ``p``."""
     i1s, i2s = _prepare(f1, smooth), _prepare(f2, smooth)
     scale = float(np.std(i2s[use]))
@@ -152,11 +140,8 @@ def _stage(f1, f2, lit1, use, tx, ty, d1, d2, geom, mask, p, smooth, spread):
         raise PairRegistrationError("frames: no texture (frame 2 is flat where lit)")
     fixed = p * _SCALE * ~mask
     fn = _residual_fn(i1s, i2s, lit1, use, tx[use], ty[use], d1, d2, geom, mask, fixed)
-    best = None
-    for q in _starts(p[mask], mask, spread):
-        res = least_squares(lambda v: fn(v)[0] / scale, q, method="trf", diff_step=0.05, max_nfev=30 * (len(q) + 1))
-        if best is None or res.cost < best.cost:
-            best = res
+    best = least_squares(lambda v: fn(v)[0] / scale, p[mask], method="trf", diff_step=0.05,
+                         max_nfev=30 * (int(mask.sum()) + 1))
     out = p.copy()
     out[mask] = best.x
     return out, float(best.cost), fn, scale
@@ -254,9 +239,7 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
         lit.append(ndimage.binary_erosion(f > lit_fraction * np.median(pos), iterations=2).astype(np.uint8))
     sel = lit[1].astype(bool)
     if stride > 1:
-        grid = np.zeros_like(sel)
-        grid[::stride, ::stride] = True
-        sel &= grid
+        sel &= _stride_mask(sel.shape, stride)
     if sel.sum() < 64:
         raise PairRegistrationError(f"frames: only {int(sel.sum())} usable pixels in frame 2")
     p0 = np.array([(start_m or {}).get(t, 0.0) for t in FIT_TERMS + AXIS_TERMS]) / _SCALE
@@ -290,7 +273,7 @@ def fit_pair(frame1: np.ndarray, frame2: np.ndarray, offset1_m: float, offset2_m
         no_axis = fit_mask & ~np.isin(FIT_TERMS + AXIS_TERMS, AXIS_TERMS)
         schedule = [(sm, no_axis) for sm in smoothing_px] + ([(smoothing_px[-1], fit_mask)] if fit_axis else [])
         for smooth, mask in schedule:      # the axis (a nuisance) only once the aberrations are in their basin
-            p, cost, fn, scale = _stage(f1, f2, lit[0], use, tx, ty, offset1_m, offset2_m, geom, mask, p, smooth, 0.0)
+            p, cost, fn, scale = _stage(f1, f2, lit[0], use, tx, ty, offset1_m, offset2_m, geom, mask, p, smooth)
             stages.append({"smooth_px": smooth, "cost": cost})
         r, a, n = fn(p[mask])
         rel = float(np.sqrt(np.sum(r**2) / max(n, 1)) / scale)
