@@ -2,7 +2,8 @@
 at fixed false-alarm rates (definitions: :mod:`beamloop.models.trigger_metrics`).
 
 The threshold is set on the *training* streams' event-free frames for a fixed false-alarm rate
-(``far``: fraction of event-free frames that fire), then precision, recall and the realised
+(``far``: fraction of event-free frames that fire; deployed rule: the 95 % stream-bootstrap upper
+bound of the training rate <= ``far``, :func:`beamloop.models.trigger_metrics.threshold_for_far_bound`), then precision, recall and the realised
 false-alarm rate are measured on held-out streams (different seeds). The integer threshold
 register for the RTL is ``floor(threshold / score_scale)`` (fire when the integer score is
 greater), ``score_scale`` being the power-of-two scale of the output accumulator.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from beamloop.models.trigger_metrics import FARS, table, threshold_for_far  # noqa: F401 (re-export)
+from beamloop.models.trigger_metrics import FARS, RULE_TEXT, table, threshold_for_far  # noqa: F401 (re-export)
 
 
 FEATURE_TEXT = {
@@ -139,6 +140,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
         "threshold": metrics[default_far]["threshold"],
         "threshold_register": metrics[default_far]["threshold_register"],
         "fire_rule": "fire when score > threshold (integer: score_int > threshold_register)",
+        "threshold_rule": RULE_TEXT["bound"],
         "trigger_recall_drift_at_1pct_fa": metrics[default_far]["recall_drift_beyond"],
         "trigger_recall_sample_at_1pct_fa": metrics[default_far]["recall_sample"],
         "metrics_definition": "beamloop.models.trigger_metrics: event recall (>= 1 firing frame per event), drift "

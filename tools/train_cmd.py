@@ -64,11 +64,32 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         seed: int = typer.Option(0, help="data seed (stream files *_s<seed+1/2/4>.h5)"),
         features: int = typer.Option(3, help="network input version: 3 = [rb, rb2] (two frames back, default), 2 = [le, rb]"),
         train_seed: int = typer.Option(None, help="network initialisation / batch seed (default: --seed)"),
+        rethreshold: bool = typer.Option(False, help="keep the trained network; re-derive its thresholds on the stored "
+                                                     "streams (95 % upper-bound rule) and rewrite trigger.json"),
+        before: Path = typer.Option(None, help="with --rethreshold: weights dir of the 'before' network, scored the same way"),
     ) -> None:
         """Generate labelled detector streams with the twin and train the trigger MLP."""
         from beamloop.models.model_card import write_card
         from beamloop.models.registry import WEIGHTS_DIR
         from beamloop.models.trigger_pipeline import run
+
+        if rethreshold:
+            from beamloop.models.trigger_operating_point import rethreshold as rethr
+
+            try:
+                meta = rethr(out or WEIGHTS_DIR, data_dir / f"train_{n_train}_s{seed + 1}.h5",
+                             data_dir / f"test_{n_test}_s{seed + 4}.h5", before_dir=before)
+            except FileNotFoundError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from None
+            card = write_card(out or WEIGHTS_DIR)
+            m = meta["metrics_heldout"]
+            for k in (k for k in m if k.startswith("far_")):
+                typer.echo(f"{k}: realised FA {m[k]['false_alarm_rate']:.4f}, precision {m[k]['precision']:.3f}, "
+                           f"drift recall {m[k]['recall_drift_beyond']:.3f}, sample recall {m[k]['recall_sample']:.3f}, "
+                           f"register {m[k]['threshold_register']}")
+            typer.echo(f"model card: {card}")
+            return
 
         meta = run(out or WEIGHTS_DIR, data_dir, n_train=n_train, n_val=n_val, epochs=epochs, workers=workers,
                    max_train_seconds=max_train_seconds, seed=seed, n_test=n_test,

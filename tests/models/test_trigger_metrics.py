@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from beamloop.models.trigger_metrics import beyond_tolerance, event_ids, figures, table, threshold_for_far
+import pytest
+
+from beamloop.models.trigger_metrics import (beyond_tolerance, event_ids, figures, table, threshold_for_far,
+                                             threshold_for_far_bound)
 
 
 def test_event_ids_group_runs_per_stream_and_kind():
@@ -47,3 +50,40 @@ def test_threshold_for_far_and_table():
          "beyond": np.zeros(1000, bool)}
     t = table(neg, d, neg, d, fars=(0.005, 0.02))
     assert set(t) == {"far_0.005", "far_0.02"} and t["far_0.02"]["false_alarm_rate"] <= 0.02
+
+
+def _correlated_streams(rng, n_streams, n_frames=40):
+    """Event-free scores with a per-stream offset (frames of one stream are correlated, as on the twin)."""
+    off = rng.normal(scale=0.5, size=n_streams)
+    return (off[:, None] + rng.normal(size=(n_streams, n_frames))).ravel(), np.repeat(np.arange(n_streams), n_frames)
+
+
+def test_bound_threshold_holds_the_target_over_training_sets():
+    """The deployed rule is a 95 % upper bound: over many training sets its threshold's *true* false-alarm
+    rate (known here in closed form) exceeds the target rarely, the mean rule's about half the time."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(1)
+    true_fa = lambda t: norm.sf(t / np.sqrt(1.25))  # noqa: E731 - offset sd 0.5 + frame noise sd 1
+    over_mean, over_bound = [], []
+    for _ in range(40):
+        s, st = _correlated_streams(rng, 200)
+        t_mean, t_bound = threshold_for_far(s, 0.01), threshold_for_far_bound(s, st, 0.01, n_boot=300)
+        assert t_bound >= t_mean and np.mean(s > t_bound) <= 0.01
+        over_mean.append(true_fa(t_mean) > 0.01)
+        over_bound.append(true_fa(t_bound) > 0.01)
+    assert np.mean(over_mean) > 0.3 and np.mean(over_bound) <= 0.15, (np.mean(over_mean), np.mean(over_bound))
+
+
+def test_bound_threshold_is_deterministic_and_checks_its_input():
+    rng = np.random.default_rng(2)
+    s, st = _correlated_streams(rng, 50)
+    assert threshold_for_far_bound(s, st, 0.02, n_boot=200) == threshold_for_far_bound(s, st, 0.02, n_boot=200)
+    with pytest.raises(ValueError, match="same non-empty shape"):
+        threshold_for_far_bound(s, st[:-1], 0.01)
+    with pytest.raises(ValueError, match="far must be in"):
+        threshold_for_far_bound(s, st, 1.5)
+    d = {"y": np.zeros(len(s), int), "kind": np.zeros(len(s), int), "stream": st, "beyond": np.zeros(len(s), bool)}
+    with pytest.raises(ValueError, match="valid: 'bound', 'mean'"):
+        table(s, d, s, d, rule="median")
+    assert table(s, d, s, d, fars=(0.02,))["far_0.02"]["threshold_rule"] == "bound"
