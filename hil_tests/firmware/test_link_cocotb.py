@@ -20,7 +20,7 @@ def _params(**kw):
 
 def test_link_golden_fuzz_and_limits():
     run_cocotb("beamloop_top", "tb_link", HERE, parameters=_params(), build_name="top_link",
-               extra_env={**ENV, "BL_FUZZ": "150"})
+               extra_env={**ENV, "BL_FUZZ": "60"})
 
 
 @pytest.mark.slow
