@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+_log = logging.getLogger(__name__)
 HIL_DIR = Path(__file__).resolve().parents[2] / "hil_tests" / "hil"
 RTL_PARAMS = {"CLKS_PER_BIT": 4, "WD_TIMEOUT": 50_000, "SLEW": 1024, "TICK_DIV": 100}
 SIM_RATE = 2e-4                       # simulated seconds per wall second at most (idle pacing of the bridge)
@@ -51,6 +54,7 @@ class RtlBoardProcess:
         self.port = _free_port()
         self.frame_port = _free_port()
         self.proc: subprocess.Popen | None = None
+        self._trace: dict | None = None
 
     def start(self) -> "RtlBoardProcess":
         ready = self.work / "ready"
@@ -78,16 +82,34 @@ class RtlBoardProcess:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
+        """End the simulation (it ends by itself when the host closes the socket), keep its trace in
+        memory and remove the work directory, unless the simulation failed (then the directory and
+        its ``cocotb.log`` stay for the post-mortem, and the path is logged) or ``BEAMLOOP_KEEP_HIL``
+        is set."""
         if self.proc is not None and self.proc.poll() is None:
             try:
-                self.proc.wait(timeout)           # the bridge ends when the host closes the socket
+                self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._trace is None:
+            self._trace = self._read_trace()
+        if getattr(self, "log", None) is not None and not self.log.closed:
+            self.log.close()
+        failed = self.proc is not None and self.proc.returncode not in (0, None)
+        if failed or os.environ.get("BEAMLOOP_KEEP_HIL"):
+            _log.warning("RTL simulation work directory kept: %s (exit %s)", self.work,
+                         None if self.proc is None else self.proc.returncode)
+        elif self.work.exists():
+            shutil.rmtree(self.work, ignore_errors=True)
 
-    def trace(self) -> dict:
+    def _read_trace(self) -> dict:
         p = self.work / "trace.json"
         return json.loads(p.read_text()) if p.exists() else {}
+
+    def trace(self) -> dict:
+        """The bridge's trace (DAC updates, watchdog trips, ...): live while running, kept after stop()."""
+        return self._trace if self._trace is not None else self._read_trace()
 
 
 class _LimitCache:
