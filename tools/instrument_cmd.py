@@ -97,14 +97,20 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     @app.command("calibrate")
     def calibrate(
         instrument: str = typer.Option(..., "--instrument", help="Instrument profile (name or file)."),
-        out: Path = typer.Option(..., "--out", help="Where to write the calibrated profile (YAML)."),
+        out: Path = typer.Option(..., "--out", help="Where to write the calibrated profile (YAML), or with --response the response (JSON)."),
         knobs: Optional[str] = typer.Option(None, "--knobs", help="Knobs to calibrate, comma-separated (default: the stigmators)."),
         iterations: int = typer.Option(1, "--iterations", help="Measure-correct passes."),
         repeats: int = typer.Option(2, "--repeats", help="Repeats per knob step."),
+        response: bool = typer.Option(False, "--response", help="Measure the nn policy's knob response instead "
+                                      "(coma cross-talk, 8 x repeats frames) and save it for the profile's response_calibration."),
     ) -> None:
         """Measure counts -> metres (and cross-talk) per knob on the instrument with the alignment
         network and write the calibrated profile (the instrument is left where it was)."""
         import asyncio
+
+        if response:
+            _calibrate_response(instrument, out, repeats)
+            return
 
         from beamloop.controller.estimation.canonical_grid import CanonicalEstimator, CanonicalGrid
         from beamloop.controller.estimation.inference import default_estimator
@@ -135,6 +141,29 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
         for i, row in enumerate(report.iterations):
             typer.echo(f"pass {i + 1}: measured diagonal {row['measured_diagonal']}")
         typer.echo(f"{report.frames} frames; calibrated profile written to {out}")
+
+
+def _calibrate_response(instrument: str, out: Path, repeats: int) -> None:
+    """``beamloop calibrate --response``: the nn policy's knob response, saved for reuse with 0 frames."""
+    import asyncio
+
+    from beamloop.controller.instruments.calibration import measure_profile_response
+    from beamloop.controller.instruments.profile import ProfileError, load_profile
+
+    if repeats < 1:
+        raise typer.BadParameter(f"must be >= 1, got {repeats}", param_hint="--repeats")
+    if out.suffix.lower() != ".json":
+        raise typer.BadParameter(f"{out}: the response is saved as JSON (give a .json path)", param_hint="--out")
+    try:
+        profile = load_profile(instrument)
+    except ProfileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--instrument") from None
+    cal = asyncio.run(measure_profile_response(profile, repeats=repeats))
+    cal.save(out)
+    for ab, row in cal.gain.items():
+        typer.echo(f"  {ab:6s} <- " + ", ".join(f"{k} {g:+.4f}" for k, g in row.items() if g))
+    typer.echo(f"{cal.frames} frames on {profile.name}; response written to {out}\n"
+               f"reuse it with 0 frames: add `response_calibration: {out}` to the profile")
 
 
 def bench_instrument(instrument: str, policies: list[str], axes: list[str], trials: int, seed: int,

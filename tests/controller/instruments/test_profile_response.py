@@ -105,3 +105,25 @@ def test_session_refuses_a_calibration_file_of_another_instrument_before_moving(
     good.write_text(json.dumps(d))
     asyncio.run(response_for_policy(backend, cfg, opts, good, tmp_path, print, instrument="twin"))
     assert cfg.events[0]["frames"] == 0 and backend.sets == []
+
+
+def test_cli_calibrate_response_writes_a_file_the_profile_accepts(tmp_path):
+    """`beamloop calibrate --instrument twin --response --out F`: 16 frames measured, the file is
+    the profile's response_calibration (0 frames next time); a non-JSON path is refused first."""
+    from typer.testing import CliRunner
+
+    from beamloop.tools.cli import app
+
+    bad = CliRunner().invoke(app, ["calibrate", "--instrument", "twin", "--response", "--out", str(tmp_path / "r.yaml")])
+    assert bad.exit_code == 2 and "JSON" in bad.output and not (tmp_path / "r.yaml").exists()
+    out = tmp_path / "resp.json"
+    res = CliRunner().invoke(app, ["calibrate", "--instrument", "twin", "--response", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "16 frames on twin" in res.output and "response_calibration" in res.output
+    cal = ResponseCalibration.load(out)
+    assert cal.instrument == "twin" and cal.frames == 16 and cal.method == "short"
+    assert abs(cal.gain["C12.x"]["C21.x"]) > 0.01            # the twin's coma -> two-fold leak is measured
+    doc = yaml.safe_load((PROFILE_DIR / "twin.yaml").read_text())
+    doc["response_calibration"] = str(out)
+    (tmp_path / "twin.yaml").write_text(yaml.safe_dump(doc))
+    assert profile_response(load_profile(tmp_path / "twin.yaml")).frames == 16
