@@ -6,7 +6,8 @@
 //  * SET_DAC (req_op=0) is refused -- nothing changes -- with an error code when the channel
 //    does not exist, the watchdog holds, value < min, value > max, or |value - output| > step.
 //  * Accepted targets are approached at no more than SLEW counts every TICK_DIV cycles
-//    (hardware slew-rate limit, whatever the host sends).
+//    (hardware slew-rate limit, whatever the host sends). The ramp's compares are registered:
+//    a tick on the cycle right after an output or target write is taken one cycle later.
 //  * hold (watchdog tripped) freezes every output where it is: target := output.
 //  * Pipelined (4 stages, for timing): a request is decided against the outputs, targets and
 //    limits as they are in its own cycle; the target/limits are written and rsp_valid is high
@@ -161,11 +162,16 @@ module dac_limiter #(
     wire commit = c_v && (c_err == 8'h00) && !c_held;
     assign busy = a_v | b_v | c_v;
 
-    // ramp: d = target - output (DW+1 bits, two's complement); one subtraction, then constant
-    // compares: more than SLEW up / down -> move SLEW, else land on the target
+    // ramp (registered for timing: the subtraction and compares end in flip-flops, not in the
+    // outputs' enables): d = target - output (DW+1 bits, two's complement), then constant compares:
+    // more than SLEW up / down -> move SLEW, else land on the target. The flags of cycle t are
+    // used at edge t+1 only when neither output nor target was written at edge t (stale = 0), so
+    // they always describe the values they act on; a tick that finds them stale is remembered
+    // (pend) and taken one cycle later. Outputs still move at most SLEW per tick.
     localparam [VW-1:0] SLEW_V = SLEW[VW-1:0];
     localparam [VW-1:0] NEG_SLEW_V = ~SLEW_V + 1'b1;
     reg [NCH-1:0] up_far, dn_far;
+    reg [NCH-1:0] up_r, dn_r, ne_r, stale, pend;
     reg [VW-1:0] dd;
     integer r;
     always @(*) for (r = 0; r < NCH; r = r + 1) begin
@@ -173,12 +179,20 @@ module dac_limiter #(
         up_far[r] = !dd[DW] && (dd > SLEW_V);
         dn_far[r] = dd[DW] && (dd < NEG_SLEW_V);
     end
+    reg [NCH-1:0] move, tgt_wr;
+    integer q;
+    always @(*) for (q = 0; q < NCH; q = q + 1) begin
+        move[q] = !hold && !stale[q] && (tick || pend[q]) && ne_r[q];
+        tgt_wr[q] = hold || (commit && !c_op && (c_ch == q[CHW-1:0]));
+    end
 
     integer c;
     always @(posedge clk) begin
         if (rst) begin
             tick_cnt <= {TW{1'b0}};
             rsp_valid <= 1'b0; rsp_err <= 8'h00;
+            up_r <= {NCH{1'b0}}; dn_r <= {NCH{1'b0}}; ne_r <= {NCH{1'b0}};
+            stale <= {NCH{1'b1}}; pend <= {NCH{1'b0}};
             for (c = 0; c < NCH; c = c + 1) begin
                 outv[c] <= RESET_VALUE[DW-1:0]; tgt[c] <= RESET_VALUE[DW-1:0];
                 mn[c] <= HW_MIN[DW-1:0]; mx[c] <= HW_MAX[DW-1:0]; st[c] <= HW_STEP[DW-1:0];
@@ -187,10 +201,13 @@ module dac_limiter #(
             tick_cnt <= tick ? {TW{1'b0}} : tick_cnt + 1'b1;
             rsp_valid <= c_v;
             if (c_v) rsp_err <= c_held ? `ERR_WATCHDOG_HOLD : c_err;
+            up_r <= up_far; dn_r <= dn_far; ne_r <= diff;
+            stale <= move | tgt_wr;
+            pend <= (hold ? {NCH{1'b0}} : stale & (pend | {NCH{tick}}));
             for (c = 0; c < NCH; c = c + 1) begin
                 if (hold) tgt[c] <= outv[c];
-                else if (tick) outv[c] <= up_far[c] ? outv[c] + SLEW[DW-1:0]
-                                        : dn_far[c] ? outv[c] - SLEW[DW-1:0] : tgt[c];
+                else if (move[c]) outv[c] <= up_r[c] ? outv[c] + SLEW[DW-1:0]
+                                           : dn_r[c] ? outv[c] - SLEW[DW-1:0] : tgt[c];
             end
             if (commit) begin
                 if (!c_op) tgt[c_ch] <= c_val;

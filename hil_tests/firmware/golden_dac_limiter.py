@@ -3,7 +3,12 @@
 The RTL decides a request against the state of its own cycle and commits it (target or limits
 written, answer out) ``LATENCY`` rising edges later (the edge that registers the request is the
 first); a SET_DAC is refused WATCHDOG_HOLD when ``hold`` is high in any cycle of that flight.
-A request while one is in flight is ignored."""
+A request while one is in flight is ignored.
+
+The ramp's flags (``d = target - output`` beyond +-SLEW, ``d != 0``) are registered: the flags of
+one cycle act at the next edge only when neither output nor target was written at the edge in
+between (``stale`` false); a tick that finds them stale is kept (``pend``) and taken one cycle
+later."""
 
 from __future__ import annotations
 
@@ -20,6 +25,11 @@ class DacLimiterModel:
         self.tgt = [reset] * nch
         self.lim = [[hw_min, hw_max, hw_step] for _ in range(nch)]
         self.tick_cnt = 0
+        self.up = [False] * nch      # registered ramp flags (dac_limiter.v up_r, dn_r, ne_r)
+        self.dn = [False] * nch
+        self.ne = [False] * nch
+        self.stale = [True] * nch
+        self.pend = [False] * nch
         self.flight = None    # [req, err decided at the request's cycle, hold seen, edges so far]
 
     @property
@@ -62,14 +72,16 @@ class DacLimiterModel:
         tick = self.tick_cnt == self.tick_div - 1
         self.tick_cnt = 0 if tick else self.tick_cnt + 1
         new_out, new_tgt = list(self.out), list(self.tgt)
+        move = [False] * self.nch
         for c in range(self.nch):
+            move[c] = not hold and not self.stale[c] and (tick or self.pend[c]) and self.ne[c]
             if hold:
                 new_tgt[c] = self.out[c]
-            elif tick:
-                d = self.tgt[c] - self.out[c]
-                if d:
-                    new_out[c] = self.out[c] + max(-self.slew, min(self.slew, d))
+            elif move[c]:
+                new_out[c] = (self.out[c] + self.slew if self.up[c] else
+                              self.out[c] - self.slew if self.dn[c] else self.tgt[c])
         err = None
+        tgt_wr = [bool(hold)] * self.nch
         if done is not None:
             (op, ch, value, mn, mx, st), err, held, _ = done
             if op == 0 and ch < self.nch and held:
@@ -77,7 +89,13 @@ class DacLimiterModel:
             if err == 0:
                 if op == 0:
                     new_tgt[ch] = value
+                    tgt_wr[ch] = True
                 else:
                     self.lim[ch] = [mn, mx, st]
+        for c in range(self.nch):
+            d = self.tgt[c] - self.out[c]
+            self.up[c], self.dn[c], self.ne[c] = d > self.slew, d < -self.slew, d != 0
+            self.pend[c] = False if hold else self.stale[c] and (self.pend[c] or tick)
+            self.stale[c] = move[c] or tgt_wr[c]
         self.out, self.tgt = new_out, new_tgt
         return err

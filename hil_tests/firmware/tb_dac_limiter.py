@@ -26,6 +26,9 @@ async def limiter_matches_model(dut):
     # align the model's tick counter with the RTL's after reset (read between edges)
     await FallingEdge(dut.clk)
     m.tick_cnt = int(dut.tick_cnt.value)
+    for name in ("up", "dn", "ne", "stale", "pend"):      # the registered ramp flags, likewise
+        bits = int(getattr(dut, f"{name}_r" if name in ("up", "dn", "ne") else name).value)
+        setattr(m, name, [bool((bits >> c) & 1) for c in range(E["NCH"])])
     rng = random.Random(int(os.environ.get("BL_SEED", "5")))
     dw = E["DW"]
     hold = 0

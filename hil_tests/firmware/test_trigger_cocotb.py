@@ -28,12 +28,13 @@ def test_frame_ingest(w, h):
                build_name=f"ingest_{w}x{h}", extra_env={"BL_W": str(w), "BL_H": str(h)})
 
 
-def test_dac_limiter():
+@pytest.mark.parametrize("tick_div", [3, 1])   # 1: a tick every cycle, so every move meets stale flags
+def test_dac_limiter(tick_div):
     p = {"NCH": 4, "DW": 12, "HW_MIN": 100, "HW_MAX": 4000, "HW_STEP": 500, "RESET_VALUE": 2000,
-         "SLEW": 7, "TICK_DIV": 3}
+         "SLEW": 7, "TICK_DIV": tick_div}
     env = {f"BL_{k}": str(v) for k, v in p.items() if k != "RESET_VALUE"}
     env["BL_RESET"] = "2000"
-    run_cocotb("dac_limiter", "tb_dac_limiter", HERE, parameters=p, build_name="dac_limiter", extra_env=env)
+    run_cocotb("dac_limiter", "tb_dac_limiter", HERE, parameters=p, build_name=f"dac_limiter_t{tick_div}", extra_env=env)
 
 
 def test_dac_spi():
