@@ -9,8 +9,9 @@
 // (m_feat_evalid) only when the previous frame reached feature_extract complete (its last
 // pixel arrived), else 0: a frame dropped by frame_ingest leaves a partly overwritten buffer.
 // Pipeline: stage 1 map + frame-buffer read, (x-CX)*I, (y-CY)*I products; stage 1r block RAM
-// outputs registered (timing); stage 1b pix - ref and ref - pix; stage 2 |I - I_ref| picked and
-// accumulated; stage 3 emit (features 5 cycles after the last pixel; 4 before the ECP5 timing work).
+// outputs registered (timing); stage 1b pix - ref and ref - pix; stage 1c |I - I_ref| picked and
+// registered (timing: it fans out to every region's accumulator); stage 2 accumulated; stage 3 emit
+// (features 6 cycles after the last pixel; 4 before the ECP5 timing work, 5 before session 7).
 // E2 = 1 (features v3) adds the change energy against two frames back, E2[k] = sum |I - I_ref2|:
 // a second frame buffer fed with the first one's read-out (I_ref, 2 cycles later, at that pixel's
 // address), so it holds frame t-2 while frame t passes; valid (m_feat_e2valid) only when the two
@@ -130,8 +131,23 @@ module feature_extract #(
         end
     end
 
-    // stage 2: accumulate
+    // stage 1c: |pix - ref| picked and registered with everything the accumulators need
     wire [PIX_W-1:0] q_adiff = q_dpos[PIX_W] ? q_dneg : q_dpos[PIX_W-1:0];
+    reg              s_valid, s_sof, s_eof;
+    reg [PIX_W-1:0]  s_pix, s_adiff;
+    reg [RB-1:0]     s_reg;
+    reg signed [PW-1:0]  s_px;
+    reg signed [PW2-1:0] s_py;
+    always @(posedge clk) begin
+        s_pix <= q_pix; s_adiff <= q_adiff; s_reg <= q_reg; s_px <= q_px; s_py <= q_py;
+        if (rst) begin
+            s_valid <= 1'b0; s_sof <= 1'b0; s_eof <= 1'b0;
+        end else begin
+            s_valid <= q_valid; s_sof <= q_sof; s_eof <= q_eof;
+        end
+    end
+
+    // stage 2: accumulate
     reg [31:0] S [0:R-1];
     reg [31:0] E [0:R-1];
     reg ref_ok;      // the frame buffer holds one complete frame (the last one that ended)
@@ -148,23 +164,23 @@ module feature_extract #(
             T <= 32'd0; MX <= 48'sd0; MY <= 48'sd0; p2_eof <= 1'b0;
             ref_ok <= 1'b0; cur_ref_ok <= 1'b0; ref2_ok <= 1'b0; cur_ref2_ok <= 1'b0;
         end else begin
-            p2_eof <= q_valid && q_eof;
-            if (q_valid) begin
+            p2_eof <= s_valid && s_eof;
+            if (s_valid) begin
                 for (k = 0; k < R; k = k + 1)
-                    if (q_sof) begin
-                        S[k] <= (q_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, q_pix} : 32'd0;
-                        E[k] <= (q_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, q_adiff} : 32'd0;
-                    end else if (q_reg == k[RB-1:0]) begin
-                        S[k] <= S[k] + {{(32-PIX_W){1'b0}}, q_pix};
-                        E[k] <= E[k] + {{(32-PIX_W){1'b0}}, q_adiff};
+                    if (s_sof) begin
+                        S[k] <= (s_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, s_pix} : 32'd0;
+                        E[k] <= (s_reg == k[RB-1:0]) ? {{(32-PIX_W){1'b0}}, s_adiff} : 32'd0;
+                    end else if (s_reg == k[RB-1:0]) begin
+                        S[k] <= S[k] + {{(32-PIX_W){1'b0}}, s_pix};
+                        E[k] <= E[k] + {{(32-PIX_W){1'b0}}, s_adiff};
                     end
-                T  <= (q_sof ? 32'd0 : T) + {{(32-PIX_W){1'b0}}, q_pix};
-                MX <= (q_sof ? 48'sd0 : MX) + {{(48-PW){q_px[PW-1]}}, q_px};
-                MY <= (q_sof ? 48'sd0 : MY) + {{(48-PW2){q_py[PW2-1]}}, q_py};
-                if (q_sof) begin
-                    cur_ref_ok <= ref_ok; ref_ok <= q_eof;
-                    cur_ref2_ok <= ref2_ok; ref2_ok <= q_eof && ref_ok;
-                end else if (q_eof) begin
+                T  <= (s_sof ? 32'd0 : T) + {{(32-PIX_W){1'b0}}, s_pix};
+                MX <= (s_sof ? 48'sd0 : MX) + {{(48-PW){s_px[PW-1]}}, s_px};
+                MY <= (s_sof ? 48'sd0 : MY) + {{(48-PW2){s_py[PW2-1]}}, s_py};
+                if (s_sof) begin
+                    cur_ref_ok <= ref_ok; ref_ok <= s_eof;
+                    cur_ref2_ok <= ref2_ok; ref2_ok <= s_eof && ref_ok;
+                end else if (s_eof) begin
                     ref_ok <= 1'b1; ref2_ok <= cur_ref_ok;
                 end
             end
@@ -182,6 +198,7 @@ module feature_extract #(
         reg [R*32-1:0]  out2;
         reg             out2_valid;
         wire [PIX_W-1:0] q_adiff2 = q_dpos2[PIX_W] ? q_dneg2 : q_dpos2[PIX_W-1:0];
+        reg [PIX_W-1:0] s_adiff2;                   // stage 1c, as s_adiff
         integer k2;
         always @(posedge clk) begin
             if (r_valid) fbuf2[r_addr] <= r_ref;    // the previous frame's pixel, 2 cycles after its read
@@ -189,16 +206,17 @@ module feature_extract #(
             r_ref2 <= p1_ref2;
             q_dpos2 <= {1'b0, r_pix} - {1'b0, r_ref2};
             q_dneg2 <= r_ref2 - r_pix;
+            s_adiff2 <= q_adiff2;
         end
         always @(posedge clk) begin
             if (rst) begin
                 for (k2 = 0; k2 < R; k2 = k2 + 1) E2s[k2] <= 32'd0;
                 out2 <= {R*32{1'b0}}; out2_valid <= 1'b0;
             end else begin
-                if (q_valid)
+                if (s_valid)
                     for (k2 = 0; k2 < R; k2 = k2 + 1)
-                        if (q_sof) E2s[k2] <= (q_reg == k2[RB-1:0]) ? {{(32-PIX_W){1'b0}}, q_adiff2} : 32'd0;
-                        else if (q_reg == k2[RB-1:0]) E2s[k2] <= E2s[k2] + {{(32-PIX_W){1'b0}}, q_adiff2};
+                        if (s_sof) E2s[k2] <= (s_reg == k2[RB-1:0]) ? {{(32-PIX_W){1'b0}}, s_adiff2} : 32'd0;
+                        else if (s_reg == k2[RB-1:0]) E2s[k2] <= E2s[k2] + {{(32-PIX_W){1'b0}}, s_adiff2};
                 if (p2_eof) begin
                     for (k2 = 0; k2 < R; k2 = k2 + 1) out2[k2*32 +: 32] <= cur_ref2_ok ? E2s[k2] : 32'd0;
                     out2_valid <= cur_ref2_ok;

@@ -168,7 +168,7 @@ async def trigger_path_bit_exact(dut):
     lat_f = {b - a for a, b in zip(t_eof, t_feat)}
     lat_s = {b - a for a, b in zip(t_eof, t_score)}
     dut._log.info("latency last pixel -> features %s cycles, -> network score %s cycles", lat_f, lat_s)
-    assert stalls == 0 and lat_f == {5} and len(lat_s) == 1
+    assert stalls == 0 and lat_f == {6} and len(lat_s) == 1
     assert int(dut.u_trigger.u_ingest.errors.value) >= 3 and int(dut.ingest_error.value) == 1
 
     # read the events back over the command link
