@@ -58,7 +58,7 @@ async def hil_bridge(dut):
     src.log.setLevel(logging.WARNING)          # no per-row INFO dump (64 lines of pixels per frame)
     fconn, fbuf = None, b""
     tr = dut.u_trigger
-    FEAT_CYCLES = 4      # last pixel -> features valid (checked every cycle in tb_trigger_path)
+    FEAT_CYCLES = 6      # last pixel -> features valid (feature_extract.v; tb_trigger_path asserts it)
 
     Path(os.environ["BL_HIL_READY"]).write_text(str(port))
     conn = None
@@ -135,6 +135,8 @@ async def hil_bridge(dut):
                 break
         except BlockingIOError:
             data = b""
+        except (ConnectionResetError, BrokenPipeError):   # the host closed with bytes unread: also an end
+            break
         if data:
             t0 = get_sim_time("ns")
             pending.append(t0)
@@ -143,7 +145,10 @@ async def hil_bridge(dut):
         if uart.received:
             out, uart.received = bytes(uart.received), []
             inflight = max(0, inflight - out.count(0))
-            conn.sendall(out)
+            try:
+                conn.sendall(out)
+            except (ConnectionResetError, BrokenPipeError):
+                break
         dac = int(dut.dac_out.value)
         if dac != dac_prev:
             now = get_sim_time("ns")
