@@ -24,6 +24,7 @@ def test_link_golden_fuzz_and_limits():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)   # 1500 fuzz frames: ~25 min on one core (the suite-wide 600 s would cut it)
 def test_link_heavy_fuzz():
     run_cocotb("beamloop_top", "tb_link", HERE, parameters=_params(), build_name="top_link_slow",
                extra_env={**ENV, "BL_FUZZ": "1500", "BL_SEED": "12345"})
