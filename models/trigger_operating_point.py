@@ -16,14 +16,37 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["rethreshold", "score_streams"]
+__all__ = ["deployed_fields", "network_scores", "rethreshold", "score_streams"]
+
+
+def network_scores(net, x: np.ndarray) -> np.ndarray:
+    """The trigger network's float scores (N,) for integer network inputs ``x`` (N, 32)."""
+    import torch
+
+    with torch.no_grad():
+        return net(net.to_input_grid(torch.from_numpy(np.asarray(x).astype(np.float32))))[:, 0].numpy()
+
+
+def deployed_fields(metrics: dict, scale: float, rule: str = "bound", default_far: str = "far_0.01") -> dict:
+    """Write each ``far_*`` entry's integer ``threshold_register`` (``floor(threshold / scale)``, fire when
+    the integer score is greater) into ``metrics`` and return the top-level ``trigger.json`` fields of
+    the deployed operating point (``default_far``)."""
+    from beamloop.models.trigger_metrics import RULE_TEXT
+
+    for k, m in metrics.items():
+        if k.startswith("far_"):
+            m["threshold_register"] = int(np.floor(m["threshold"] / scale))
+    d = metrics[default_far]
+    return {"threshold": d["threshold"], "threshold_register": d["threshold_register"],
+            "fire_rule": "fire when score > threshold (integer: score_int > threshold_register)",
+            "threshold_rule": RULE_TEXT[rule],
+            "trigger_recall_drift_at_1pct_fa": d["recall_drift_beyond"],
+            "trigger_recall_sample_at_1pct_fa": d["recall_sample"]}
 
 
 def score_streams(weights_dir: str | Path | None, paths: dict[str, Path]) -> tuple[dict, dict, dict]:
     """Scores of the trigger network in ``weights_dir`` on stored stream files ``paths`` (name -> HDF5),
     with the network's own feature version. Returns ``(scores, streams, model)``."""
-    import torch
-
     from beamloop.models.registry import load
     from beamloop.models.trigger_data import read_frames_features
 
@@ -35,34 +58,26 @@ def score_streams(weights_dir: str | Path | None, paths: dict[str, Path]) -> tup
         if not Path(path).exists():
             raise FileNotFoundError(f"stored stream file {path} not found; `beamloop train trigger` writes it "
                                     "(same --seed and stream counts)")
-        d = read_frames_features(path, version=fv)
-        with torch.no_grad():
-            scores[name] = net(net.to_input_grid(torch.from_numpy(d["x"].astype(np.float32))))[:, 0].numpy()
-        streams[name] = d
+        streams[name] = read_frames_features(path, version=fv)
+        scores[name] = network_scores(net, streams[name]["x"])
     return scores, streams, model
 
 
 def rethreshold(weights_dir: str | Path, train_path: Path, test_path: Path, before_dir: str | Path | None = None,
                 rule: str = "bound", default_far: str = "far_0.01") -> dict:
     """Rewrite ``weights_dir/trigger.json`` with thresholds by ``rule``; returns the new metadata."""
-    from beamloop.models.trigger_metrics import FARS, RULE_TEXT, table
+    from beamloop.models.trigger_metrics import FARS, table
     from beamloop.models.trigger_pipeline import score_scale
 
     paths = {"train": Path(train_path), "test": Path(test_path)}
     s, d, model = score_streams(weights_dir, paths)
-    scale = score_scale(model.module)
     metrics = table(s["train"], d["train"], s["test"], d["test"], FARS, rule=rule)
-    for m in metrics.values():
-        m["threshold_register"] = int(np.floor(m["threshold"] / scale))
+    fields = deployed_fields(metrics, score_scale(model.module), rule, default_far)
     meta_path = Path(weights_dir) / "trigger.json"
     meta = json.loads(meta_path.read_text())
     keep = {k: v for k, v in meta.get("metrics_heldout", {}).items() if not k.startswith("far_")}  # AUC, AP
     meta.update({
-        "threshold": metrics[default_far]["threshold"],
-        "threshold_register": metrics[default_far]["threshold_register"],
-        "threshold_rule": RULE_TEXT[rule],
-        "trigger_recall_drift_at_1pct_fa": metrics[default_far]["recall_drift_beyond"],
-        "trigger_recall_sample_at_1pct_fa": metrics[default_far]["recall_sample"],
+        **fields,
         "metrics_heldout": {**metrics, **keep},
         "threshold_command": "beamloop train trigger --rethreshold" + (" --before <dir>" if before_dir else ""),
     })

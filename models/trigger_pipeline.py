@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from beamloop.models.trigger_metrics import FARS, RULE_TEXT, table, threshold_for_far  # noqa: F401 (re-export)
+from beamloop.models.trigger_metrics import FARS, table, threshold_for_far  # noqa: F401 (re-export)
+from beamloop.models.trigger_operating_point import deployed_fields, network_scores
 
 
 FEATURE_TEXT = {
@@ -46,7 +47,6 @@ def baseline_v1(weights_dir: str | Path, train_path: Path, test_path: Path, fars
     """The v1 network (``a[k]``, ``d[k]`` inputs, weights in ``weights_dir``) on the same stored streams,
     with the same metric definitions: the "before" column of the table."""
     import h5py
-    import torch
 
     from beamloop.models.registry import load
     from beamloop.models.trigger_data import default_region_map, read_frames_features, stream_features_v1
@@ -57,8 +57,7 @@ def baseline_v1(weights_dir: str | Path, train_path: Path, test_path: Path, fars
         d = read_frames_features(path)
         with h5py.File(path, "r") as f:
             x = np.concatenate([stream_features_v1(fr, default_region_map())[0][1:] for fr in f["frames"]])
-        with torch.no_grad():
-            scores.append(net(net.to_input_grid(torch.from_numpy(x.astype(np.float32))))[:, 0].numpy())
+        scores.append(network_scores(net, x))
         out_d.append(d)
     return {"version": "1 (a[k], d[k] features; the network committed before issue 13)",
             **table(scores[0], out_d[0], scores[1], out_d[1], fars)}
@@ -112,13 +111,10 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
     hist_q = train_trigger(net, dtr["x"], dtr["y"], dva["x"], dva["y"], cfg_q, progress=log("qat"))
     hist = {"history": hist["history"] + hist_q["history"]}
     t_train = time.time() - t1
-    with torch.no_grad():
-        s_tr = net(net.to_input_grid(torch.from_numpy(dtr["x"].astype(np.float32))))[:, 0].numpy()
-        s_te = net(net.to_input_grid(torch.from_numpy(dte["x"].astype(np.float32))))[:, 0].numpy()
+    s_tr, s_te = network_scores(net, dtr["x"]), network_scores(net, dte["x"])
     scale = score_scale(net)
     metrics = table(s_tr, dtr, s_te, dte, fars)
-    for m in metrics.values():
-        m["threshold_register"] = int(np.floor(m["threshold"] / scale))
+    deployed = deployed_fields(metrics, scale)
     for k, m in metrics.items():
         progress(f"{k}: recall drift beyond tolerance {m['recall_drift_beyond']:.3f}, sample {m['recall_sample']:.3f}, "
                  f"precision {m['precision']:.3f}, false alarms {m['false_alarm_rate']:.4f}")
@@ -126,7 +122,6 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
 
     metrics["roc_auc"] = float(roc_auc_score(dte["y"], s_te))
     metrics["average_precision"] = float(average_precision_score(dte["y"], s_te))
-    default_far = "far_0.01"
     from beamloop.models.alignment_pipeline import library_versions
 
     meta = {
@@ -137,12 +132,7 @@ def run(out_dir: str | Path, data_dir: str | Path, n_train: int = 640, n_val: in
                   "features": FEATURE_TEXT[fv], "signed_inputs": list(SIGNED_INPUTS[fv]),
                   "region_map": "beamloop.sim.detector_regions.ring_segment_map(64, 64, 4, 4)"},
         "score_scale": scale,
-        "threshold": metrics[default_far]["threshold"],
-        "threshold_register": metrics[default_far]["threshold_register"],
-        "fire_rule": "fire when score > threshold (integer: score_int > threshold_register)",
-        "threshold_rule": RULE_TEXT["bound"],
-        "trigger_recall_drift_at_1pct_fa": metrics[default_far]["recall_drift_beyond"],
-        "trigger_recall_sample_at_1pct_fa": metrics[default_far]["recall_sample"],
+        **deployed,
         "metrics_definition": "beamloop.models.trigger_metrics: event recall (>= 1 firing frame per event), drift "
                               "beyond tolerance (|dC10|, |dC12| > 40 nm, |dC21| > 700 nm), false alarms per event-free "
                               "frame, thresholds set on the training streams",

@@ -54,6 +54,7 @@ class RtlBoardProcess:
         self.port = _free_port()
         self.frame_port = _free_port()
         self.proc: subprocess.Popen | None = None
+        self.log = None
         self._trace: dict | None = None
 
     def start(self) -> "RtlBoardProcess":
@@ -94,7 +95,7 @@ class RtlBoardProcess:
                 self.proc.wait()
         if self._trace is None:
             self._trace = self._read_trace()
-        if getattr(self, "log", None) is not None and not self.log.closed:
+        if self.log is not None and not self.log.closed:
             self.log.close()
         failed = self.proc is not None and self.proc.returncode not in (0, None)
         if failed or os.environ.get("BEAMLOOP_KEEP_HIL"):

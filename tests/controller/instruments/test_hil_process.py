@@ -4,6 +4,7 @@ does not (unless the simulation failed or BEAMLOOP_KEEP_HIL is set)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -36,6 +37,4 @@ def test_a_failed_simulation_keeps_its_directory(monkeypatch):
     q.stop()
     assert q.work.exists()
     for d in (p.work, q.work):
-        for f in d.iterdir():
-            f.unlink()
-        d.rmdir()
+        shutil.rmtree(d)
